@@ -1,0 +1,1 @@
+"""Throwaway database servers: start, describe, run the dump tools, stop, always."""

@@ -1,0 +1,211 @@
+"""A real, throwaway PostgreSQL cluster from this machine's binaries (initdb + pg_ctl).
+
+Executor in the pytest-postgresql sense: it owns one cluster in one temp dir, starts it with
+a readiness check (``pg_ctl -w`` pings the server), and removes every trace on stop, also
+when start fails. As root, the server runs as the unprivileged ``postgres`` OS user because
+initdb and postgres refuse root.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+from ..errors import HarnessError
+from .base import RUN_ENV, EngineInfo, ToolResult, ensure_dir_owned, free_port, tail, tool_env
+
+SERVER_USER = "postgres"
+START_ATTEMPTS = 3
+
+
+def find_bindir() -> Path | None:
+    """PostgreSQL server binaries: ``pg_config --bindir`` first, then Debian's layout."""
+    candidates: list[str] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            candidates.append(done.stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for candidate in candidates:
+        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+            return Path(candidate)
+    return None
+
+
+def _server_account() -> pwd.struct_passwd | None:
+    """The OS account the server runs as: ``postgres`` when we are root, else ourselves."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError as exc:
+        raise HarnessError(
+            "running as root but there is no 'postgres' OS user to run initdb as",
+            fix="create one (useradd -r postgres) or run grimoire-drill as an unprivileged user",
+        ) from exc
+
+
+class LocalPostgres:
+    """``with LocalPostgres(...) as pg:`` gives a started cluster; leaving the block removes it."""
+
+    kind = "local"
+
+    def __init__(self, *, run_id: str, superuser: str = "grimoire", temp_root: Path | None = None,
+                 bindir: Path | None = None):
+        self.run_id = run_id
+        self.superuser = superuser
+        self.bindir = bindir if bindir is not None else find_bindir()
+        if self.bindir is None:
+            raise HarnessError(
+                "PostgreSQL server binaries (initdb, pg_ctl) not found",
+                fix="install postgresql-15 or choose --postgres-engine docker|external",
+            )
+        self._temp_root = temp_root
+        self._password = secrets.token_urlsafe(24)
+        self.base_dir: Path | None = None
+        self.port = 0
+        self.info = EngineInfo(kind=self.kind)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> "LocalPostgres":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def socket_dir(self) -> Path:
+        assert self.base_dir is not None
+        return self.base_dir / "sock"
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.base_dir is not None
+        return self.base_dir / "data"
+
+    def start(self) -> None:
+        account = _server_account()
+        self.base_dir = Path(tempfile.mkdtemp(prefix=f"grimoire-drill-pg-{self.run_id}-", dir=self._temp_root))
+        self.base_dir.chmod(0o711)
+        self.socket_dir.mkdir()
+        pwfile = self.base_dir / "pwfile"
+        pwfile.write_text(self._password + "\n")
+        if account:
+            for path in (self.base_dir, self.socket_dir):
+                ensure_dir_owned(path, account.pw_uid, account.pw_gid)
+            os.chown(pwfile, account.pw_uid, account.pw_gid)
+        pwfile.chmod(0o600)
+        self._as_server(
+            [str(self.bindir / "initdb"), "-D", str(self.data_dir), "-U", self.superuser, "-E", "UTF8",
+             "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
+             "--no-instructions", "--no-sync"],
+            account, what="initdb",
+        )
+        pwfile.unlink()
+        last_error = ""
+        for _attempt in range(START_ATTEMPTS):
+            self.port = free_port()
+            options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.socket_dir} "
+                       f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                       f"-c cluster_name=grimoire-drill-{self.run_id}")
+            done = self._as_server(
+                [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.base_dir / "server.log"),
+                 "-w", "-t", "60", "-o", options, "start"],
+                account, what="pg_ctl start", check=False,
+            )
+            if done.returncode == 0:
+                break
+            last_error = tail(self._log_text(), 3) or tail(done.stderr, 3)
+        else:
+            raise HarnessError(f"local PostgreSQL would not start: {last_error}",
+                               where=str(self.base_dir / "server.log"),
+                               fix="read the server log; check disk space and shared memory")
+        self.info = EngineInfo(kind=self.kind, version=self._server_version(),
+                               tools={"pg_restore": self._tool_version("pg_restore")})
+
+    def stop(self) -> None:
+        """Stop fast (the data is throwaway) and remove the cluster dir; safe to call twice."""
+        if self.base_dir is None:
+            return
+        if (self.data_dir / "postmaster.pid").exists():
+            done = self._as_server(
+                [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"],
+                _server_account(), what="pg_ctl stop", check=False,
+            )
+            if done.returncode != 0:
+                self._kill_postmaster()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+        self.base_dir = None
+
+    # -- what the restore layer uses -------------------------------------------------------
+    def conninfo(self, dbname: str) -> str:
+        """libpq conninfo over the unix socket (trust auth inside our own dir)."""
+        return f"host={self.socket_dir} port={self.port} user={self.superuser} dbname={dbname}"
+
+    def url(self, dbname: str) -> str:
+        """URL for a user command (--then): TCP with the generated password."""
+        return f"postgresql://{self.superuser}:{self._password}@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self, name: str) -> str:
+        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None) -> ToolResult:
+        """Run a host PostgreSQL client tool against this cluster; ``{name}`` in args = files[name]."""
+        argv = [str(self.bindir / tool), "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.superuser]
+        argv += [arg.format(**{k: str(v) for k, v in files.items()}) for arg in args]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout,
+                              env=tool_env({"PGCONNECT_TIMEOUT": "10"}))
+        return ToolResult(tuple(argv), done.returncode, done.stdout, done.stderr)
+
+    # -- internals -----------------------------------------------------------------------
+    def _as_server(self, argv: list[str], account, *, what: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = tool_env({RUN_ENV: self.run_id, "LC_ALL": "C"})
+        kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if account else {}
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env, cwd=self.base_dir,
+                              start_new_session=True, **kwargs)
+        if check and done.returncode != 0:
+            raise HarnessError(f"{what} failed: {tail(done.stderr, 3)}", where=str(self.base_dir),
+                               fix="check that the temp dir is writable and has free space")
+        return done
+
+    def _log_text(self) -> str:
+        try:
+            return (self.base_dir / "server.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _kill_postmaster(self) -> None:
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
+
+    def _server_version(self) -> str:
+        with psycopg.connect(self.conninfo("postgres")) as conn:
+            return conn.execute("SHOW server_version").fetchone()[0]
+
+    def _tool_version(self, tool: str) -> str:
+        done = subprocess.run([str(self.bindir / tool), "--version"], capture_output=True, text=True, check=False)
+        return done.stdout.strip()
