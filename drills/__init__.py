@@ -1,0 +1,1 @@
+"""The drill itself: pytest files, one concern each, and expectations.toml (what good looks like)."""
