@@ -1,0 +1,163 @@
+"""One frozen DrillConfig, built from one table of options.
+
+The same table feeds the CLI (``grimoire-drill run --max-age-hours``), the pytest plugin
+(``pytest drills/ --drill-max-age-hours``, ini ``grimoire_drill_max_age_hours``) and the
+environment (``GRIMOIRE_DRILL_MAX_AGE_HOURS``), so every way of running shares one help text
+and one precedence: flag > environment > ini > default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import HarnessError
+
+ENGINE_KINDS = ("auto", "docker", "local", "external", "simulated")
+ENV_PREFIX = "GRIMOIRE_DRILL_"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its name, how to parse it, its default and its single help text."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any] = str
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+    secret: bool = False
+    flag: bool = False
+
+    @property
+    def cli(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def _parse_bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise HarnessError(f"--now {text!r} is not an ISO-8601 date", fix="use e.g. 2026-11-24T06:00:00+00:00") from exc
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("backups", "backups folder (newest backup_* inside), one .tar.gz[.gpg], or an extracted backup_* folder",
+           Path),
+    Option("engine", "where to restore: auto picks per database (docker, else local, else simulated for MongoDB)",
+           default="auto", choices=ENGINE_KINDS),
+    Option("mongo_engine", "engine for MongoDB only (overrides --engine)", choices=ENGINE_KINDS),
+    Option("postgres_engine", "engine for PostgreSQL only (overrides --engine)", choices=ENGINE_KINDS),
+    Option("require_real", "fail with exit 2 rather than simulate a database", _parse_bool, False, flag=True),
+    Option("mongo_uri", "external MongoDB: restore into a scratch db <db>_drill_<run id>, dropped afterwards",
+           secret=True),
+    Option("postgres_dsn", "external PostgreSQL: restore into a scratch database, dropped afterwards", secret=True),
+    Option("mongo_image", "MongoDB image for the docker engine", default="mongo:7.0"),
+    Option("postgres_image", "PostgreSQL image for the docker engine", default="postgres:15-alpine"),
+    Option("report_dir", "where outputs go (default reports/<backup id>/)", Path),
+    Option("history", "history file, one line per run (default <report dir>/../history.jsonl)", Path),
+    Option("max_age_hours", "newest backup may be at most this old (default from expectations.toml: 26)", float),
+    Option("min_size_kb", "archive must be at least this big (default from expectations.toml: 100)", float),
+    Option("now", "pretend the drill runs at this ISO-8601 time (for ages)", _parse_now),
+    Option("passphrase_file", "file holding the GPG passphrase of .tar.gz.gpg archives "
+           "(or env GRIMOIRE_DRILL_PASSPHRASE)", Path),
+    Option("passphrase", "GPG passphrase (environment only, never a flag)", secret=True),
+    Option("jobs", "parallel restore jobs (pg_restore -j, collections at once); default: CPU count", int),
+    Option("then", "pre-migration: run this command against the restored databases, then check again"),
+    Option("temp_dir", "parent of the run's temp dir (default: the system temp dir)", Path),
+    Option("expectations", "expectations.toml to use instead of the packaged drills/expectations.toml", Path),
+)
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+ENV_ONLY = {"passphrase"}
+
+
+@dataclass(frozen=True)
+class DrillConfig:
+    """Everything a drill needs to know, decided once, before any work starts."""
+
+    backups: Path | None = None
+    engine: str = "auto"
+    mongo_engine: str | None = None
+    postgres_engine: str | None = None
+    require_real: bool = False
+    mongo_uri: str | None = field(default=None, repr=False)
+    postgres_dsn: str | None = field(default=None, repr=False)
+    mongo_image: str = "mongo:7.0"
+    postgres_image: str = "postgres:15-alpine"
+    report_dir: Path | None = None
+    history: Path | None = None
+    max_age_hours: float | None = None
+    min_size_kb: float | None = None
+    now: datetime | None = None
+    passphrase_file: Path | None = None
+    passphrase: str | None = field(default=None, repr=False)
+    jobs: int | None = None
+    then: str | None = None
+    temp_dir: Path | None = None
+    expectations: Path | None = None
+
+    @property
+    def mongo_kind(self) -> str:
+        return self.engine if self.mongo_engine is None else self.mongo_engine
+
+    @property
+    def postgres_kind(self) -> str:
+        return self.engine if self.postgres_engine is None else self.postgres_engine
+
+    @property
+    def job_count(self) -> int:
+        return max(1, os.cpu_count() or 1) if self.jobs is None else max(1, self.jobs)
+
+    def read_passphrase(self) -> str | None:
+        """Passphrase from --passphrase-file, else the environment; never from argv."""
+        if self.passphrase_file is None:
+            return self.passphrase
+        try:
+            return self.passphrase_file.read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise HarnessError(f"cannot read passphrase file: {exc.strerror}", where=str(self.passphrase_file),
+                               fix="check the path and its permissions") from exc
+
+    def check(self) -> "DrillConfig":
+        """Refuse contradictory settings early, with the fix."""
+        for name, kind in (("mongo", self.mongo_kind), ("postgres", self.postgres_kind)):
+            if kind not in ENGINE_KINDS:
+                raise HarnessError(f"unknown engine {kind!r} for {name}", fix=f"use one of {', '.join(ENGINE_KINDS)}")
+        if self.mongo_kind == "external" and not self.mongo_uri:
+            raise HarnessError("--mongo-engine external needs --mongo-uri", fix="pass --mongo-uri or env GRIMOIRE_DRILL_MONGO_URI")
+        if self.postgres_kind == "external" and not self.postgres_dsn:
+            raise HarnessError("--postgres-engine external needs --postgres-dsn",
+                               fix="pass --postgres-dsn or env GRIMOIRE_DRILL_POSTGRES_DSN")
+        if self.postgres_kind == "simulated":
+            raise HarnessError("there is no simulated PostgreSQL: the drill always restores into a real server",
+                               fix="use --postgres-engine auto|docker|local|external")
+        if self.require_real and self.mongo_kind == "simulated":
+            raise HarnessError("--require-real contradicts --mongo-engine simulated", fix="drop one of them")
+        return self
+
+
+def build_config(lookup: Callable[[Option], Any], environ: dict[str, str] | None = None) -> DrillConfig:
+    """Resolve every option: ``lookup`` gives the flag/ini value (None when unset), then env, then default."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        value = None if option.name in ENV_ONLY else lookup(option)
+        if value is None and option.env in env and env[option.env] != "":
+            value = option.parse(env[option.env])
+        if value is None:
+            value = option.default
+        values[option.name] = value
+    known = {f.name for f in fields(DrillConfig)}
+    return DrillConfig(**{k: v for k, v in values.items() if k in known}).check()

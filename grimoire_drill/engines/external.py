@@ -1,0 +1,173 @@
+"""Servers someone else runs (a shared staging box). We only ever touch our own scratch database.
+
+The scratch database is ``<db>_drill_<run id>``: created for the run (refused if it already
+exists), dropped afterwards. Nothing else on the server is read, written or dropped.
+Credentials stay inside client objects and tool environments; they never reach argv or output.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pymongo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pymongo.errors import PyMongoError
+from pymongo.uri_parser import parse_uri
+
+from ..errors import HarnessError
+from .base import EngineInfo, ToolResult, tool_env
+from .local_postgres import find_bindir
+
+CONNECT_TIMEOUT_MS = 15_000
+
+
+def scratch_name(base: str, run_id: str) -> str:
+    return f"{base}_drill_{run_id}"
+
+
+def _redacted_host(hosts) -> str:
+    return ",".join(f"{host}:{port}" for host, port in hosts)
+
+
+class ExternalMongo:
+    kind = "external"
+
+    def __init__(self, *, run_id: str, uri: str):
+        self.run_id = run_id
+        self._uri = uri
+        try:
+            self._parsed = parse_uri(uri)
+        except Exception as exc:  # pymongo raises several types for a bad URI
+            raise HarnessError("--mongo-uri is not a valid MongoDB URI", fix="use mongodb://user:pass@host:27017/") from exc
+        self._client: pymongo.MongoClient | None = None
+        self._created: list[str] = []
+        self.info = EngineInfo(kind=self.kind)
+
+    def __enter__(self) -> "ExternalMongo":
+        self._client = pymongo.MongoClient(self._uri, serverSelectionTimeoutMS=CONNECT_TIMEOUT_MS)
+        try:
+            build = self._client.admin.command("buildInfo")
+        except PyMongoError as exc:
+            self._client.close()
+            raise HarnessError(f"external MongoDB at {_redacted_host(self._parsed['nodelist'])} did not answer",
+                               fix="check --mongo-uri, network and credentials") from None
+        self.info = EngineInfo(kind=self.kind, version=build.get("version", "unknown"),
+                               note=f"scratch databases *_drill_{self.run_id} on {_redacted_host(self._parsed['nodelist'])}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._client is None:
+            return
+        for name in self._created:
+            try:
+                self._client.drop_database(name)
+            except PyMongoError:
+                pass
+        self._client.close()
+        self._client = None
+
+    def client(self) -> pymongo.MongoClient:
+        assert self._client is not None, "engine not started"
+        return self._client
+
+    def database_name(self, base: str) -> str:
+        """The scratch name for ``base``; refuses to reuse a database that already exists."""
+        name = scratch_name(base, self.run_id)
+        if name not in self._created:
+            if name in self.client().list_database_names():
+                raise HarnessError(f"scratch database {name} already exists on the external MongoDB",
+                                   fix="retry (a new run id gives a new name) or drop it by hand")
+            self._created.append(name)
+        return name
+
+    def url(self, dbname: str) -> str:
+        """A URI for a --then command: the given one with the scratch database as its path."""
+        head, _, rest = self._uri.partition("://")
+        hostpart, _, query = rest.partition("/")
+        options = query.partition("?")[2]
+        return f"{head}://{hostpart}/{dbname}" + (f"?{options}" if options else "")
+
+    def drop_database(self, name: str) -> None:
+        if name in self._created:
+            self.client().drop_database(name)
+
+    def has_tool(self, name: str) -> bool:
+        """mongorestore would need the credentials on its command line or in a file: use the native loader."""
+        return False
+
+    def run_tool(self, tool: str, args: list[str], files: dict, timeout: float | None = None) -> ToolResult:
+        raise NotImplementedError("external MongoDB restores through the native loader")
+
+
+class ExternalPostgres:
+    kind = "external"
+
+    def __init__(self, *, run_id: str, dsn: str):
+        self.run_id = run_id
+        try:
+            self._params = conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError:
+            raise HarnessError("--postgres-dsn is not a valid libpq DSN",
+                               fix="use postgresql://user:pass@host:5432/postgres") from None
+        self._params.setdefault("connect_timeout", "15")
+        self.bindir = find_bindir()
+        self._created: list[str] = []
+        self.info = EngineInfo(kind=self.kind)
+
+    def __enter__(self) -> "ExternalPostgres":
+        try:
+            with psycopg.connect(make_conninfo(**self._params)) as conn:
+                version = conn.execute("SHOW server_version").fetchone()[0]
+        except psycopg.Error:
+            raise HarnessError(f"external PostgreSQL at {self._where()} did not answer",
+                               fix="check --postgres-dsn, network and credentials") from None
+        self.info = EngineInfo(kind=self.kind, version=version, note=f"scratch database *_drill_{self.run_id} on {self._where()}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name in list(self._created):
+            self.drop_database(name)
+
+    def _where(self) -> str:
+        return f"{self._params.get('host', 'localhost')}:{self._params.get('port', '5432')}"
+
+    def database_name(self, base: str) -> str:
+        return scratch_name(base, self.run_id)
+
+    def create_database(self, name: str) -> str:
+        with psycopg.connect(make_conninfo(**self._params), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                raise HarnessError(f"scratch database {name} already exists on the external PostgreSQL",
+                                   fix="retry (a new run id gives a new name) or drop it by hand")
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self._created.append(name)
+        return name
+
+    def drop_database(self, name: str) -> None:
+        if name not in self._created:
+            return
+        with psycopg.connect(make_conninfo(**self._params), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._created.remove(name)
+
+    def conninfo(self, dbname: str) -> str:
+        return make_conninfo(**{**self._params, "dbname": dbname})
+
+    def url(self, dbname: str) -> str:
+        params = {**self._params, "dbname": dbname}
+        auth = params.get("user", "")
+        if params.get("password"):
+            auth += ":" + params["password"]
+        return f"postgresql://{auth}@{params.get('host', 'localhost')}:{params.get('port', '5432')}/{dbname}"
+
+    def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None) -> ToolResult:
+        """Host client tools; connection parameters travel as PG* environment variables, not argv."""
+        if self.bindir is None:
+            raise HarnessError(f"{tool} not found", fix="install postgresql-client-15")
+        env = {f"PG{key.upper()}": str(value) for key, value in self._params.items()
+               if key in {"host", "port", "user", "password", "sslmode", "connect_timeout"}}
+        argv = [str(self.bindir / tool)] + [arg.format(**{k: str(v) for k, v in files.items()}) for arg in args]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout, env=tool_env(env))
+        return ToolResult(tuple(argv), done.returncode, done.stdout, done.stderr)

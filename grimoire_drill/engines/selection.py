@@ -1,0 +1,139 @@
+"""Pick one engine per database and say why, in one line each.
+
+``auto``: docker when a daemon answers and the image is here (or pullable), else local
+binaries, else (MongoDB only) the simulated store — refused under --require-real.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import DrillConfig
+from ..errors import HarnessError
+from .local_mongo import find_mongod
+from .local_postgres import find_bindir
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The engine picked for one database and the reason, shown to the user and in the report."""
+
+    database: str  # "mongodb" | "postgresql"
+    kind: str
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.database}: {self.kind} ({self.reason})"
+
+
+def _docker_ready(image: str) -> tuple[bool, str]:
+    from .docker import docker_status  # lazy: the docker SDK is only needed here
+
+    ok, why = docker_status()
+    if not ok:
+        return False, why
+    return _image_available(image)
+
+
+def _image_available(image: str) -> tuple[bool, str]:
+    """Present locally, or pullable now; a registry that cannot be reached means 'not available'."""
+    import docker
+    from docker.errors import DockerException, ImageNotFound
+
+    client = docker.from_env()
+    try:
+        client.images.get(image)
+        return True, "present"
+    except ImageNotFound:
+        pass
+    try:
+        client.images.pull(image)
+        return True, "pulled"
+    except DockerException as exc:
+        return False, f"image {image} absent and not pullable ({type(exc).__name__})"
+    finally:
+        client.close()
+
+
+def choose_mongo(config: DrillConfig) -> Choice:
+    kind = config.mongo_kind
+    if kind != "auto":
+        if kind == "simulated" and config.require_real:
+            raise HarnessError("MongoDB would be simulated but --require-real was given", fix="choose a real engine")
+        return Choice("mongodb", kind, "chosen explicitly")
+    if config.mongo_uri:
+        return Choice("mongodb", "external", "--mongo-uri given")
+    reasons = []
+    ready, why = _docker_ready(config.mongo_image)
+    if ready:
+        return Choice("mongodb", "docker", f"Docker answers and {config.mongo_image} is available")
+    reasons.append(f"docker: {why}")
+    if find_mongod():
+        return Choice("mongodb", "local", "mongod found on PATH; " + "; ".join(reasons))
+    reasons.append("local: no mongod on PATH")
+    if config.require_real:
+        raise HarnessError("no real MongoDB engine available (" + "; ".join(reasons) + ") and --require-real given",
+                           fix="start Docker with a mongo:7.0 image, install mongod, or pass --mongo-uri")
+    return Choice("mongodb", "simulated", "no real MongoDB: " + "; ".join(reasons))
+
+
+def choose_postgres(config: DrillConfig) -> Choice:
+    kind = config.postgres_kind
+    if kind != "auto":
+        return Choice("postgresql", kind, "chosen explicitly")
+    if config.postgres_dsn:
+        return Choice("postgresql", "external", "--postgres-dsn given")
+    ready, why = _docker_ready(config.postgres_image)
+    if ready:
+        return Choice("postgresql", "docker", f"Docker answers and {config.postgres_image} is available")
+    if find_bindir():
+        return Choice("postgresql", "local", f"PostgreSQL binaries in {find_bindir()}; docker: {why}")
+    raise HarnessError(f"no PostgreSQL engine available (docker: {why}; no initdb/pg_ctl found)",
+                       fix="start Docker, install postgresql-15, or pass --postgres-dsn")
+
+
+def build_mongo(choice: Choice, config: DrillConfig, run_id: str, temp_root: Path | None) -> Any:
+    """A not-yet-started engine object for the choice (entered by the caller's ExitStack)."""
+    factories: dict[str, Callable[[], Any]] = {
+        "docker": lambda: _docker().DockerMongo(run_id=run_id, image=config.mongo_image),
+        "local": lambda: _local_mongo()(run_id=run_id, temp_root=temp_root),
+        "external": lambda: _external().ExternalMongo(run_id=run_id, uri=config.mongo_uri),
+        "simulated": lambda: _simulated()(run_id=run_id),
+    }
+    return factories[choice.kind]()
+
+
+def build_postgres(choice: Choice, config: DrillConfig, run_id: str, temp_root: Path | None, superuser: str) -> Any:
+    factories: dict[str, Callable[[], Any]] = {
+        "docker": lambda: _docker().DockerPostgres(run_id=run_id, image=config.postgres_image, superuser=superuser),
+        "local": lambda: _local_postgres()(run_id=run_id, temp_root=temp_root, superuser=superuser),
+        "external": lambda: _external().ExternalPostgres(run_id=run_id, dsn=config.postgres_dsn),
+    }
+    return factories[choice.kind]()
+
+
+def _docker():
+    from . import docker
+    return docker
+
+
+def _external():
+    from . import external
+    return external
+
+
+def _local_mongo():
+    from .local_mongo import LocalMongo
+    return LocalMongo
+
+
+def _local_postgres():
+    from .local_postgres import LocalPostgres
+    return LocalPostgres
+
+
+def _simulated():
+    from .simulated_mongo import SimulatedMongo
+    return SimulatedMongo

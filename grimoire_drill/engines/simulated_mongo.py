@@ -1,0 +1,52 @@
+"""An in-process, pymongo-compatible MongoDB (mongomock) for machines with no MongoDB at all.
+
+It lets the whole drill run (native loader, index builds with uniqueness, counts, queries),
+but it is not MongoDB: every output that used it says SIMULATED and it is never audit evidence.
+"""
+
+from __future__ import annotations
+
+import mongomock
+
+from .base import EngineInfo, ToolResult
+
+
+class SimulatedMongo:
+    kind = "simulated"
+
+    def __init__(self, *, run_id: str):
+        self.run_id = run_id
+        self._client: mongomock.MongoClient | None = None
+        self.info = EngineInfo(kind=self.kind, simulated=True)
+
+    def __enter__(self) -> "SimulatedMongo":
+        self._client = mongomock.MongoClient()
+        self.info = EngineInfo(
+            kind=self.kind, version=f"mongomock {mongomock.__version__} (emulates MongoDB {mongomock.SERVER_VERSION})",
+            simulated=True, note="in-process store, not a MongoDB server: SIMULATED, not audit evidence",
+        )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._client = None
+
+    def client(self):
+        assert self._client is not None, "engine not started"
+        return self._client
+
+    def url(self, dbname: str) -> None:
+        """No server, no URL: a --then command cannot reach a simulated database."""
+        return None
+
+    def database_name(self, base: str) -> str:
+        return base
+
+    def drop_database(self, name: str) -> None:
+        if self._client is not None:
+            self._client.drop_database(name)
+
+    def has_tool(self, name: str) -> bool:
+        return False
+
+    def run_tool(self, tool: str, args: list[str], files: dict, timeout: float | None = None) -> ToolResult:
+        raise NotImplementedError("the simulated engine has no MongoDB tools; the native loader is used")

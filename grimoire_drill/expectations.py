@@ -1,0 +1,80 @@
+"""What a good restore must have, read from ``drills/expectations.toml`` (data, not code)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .errors import HarnessError
+
+
+@dataclass(frozen=True)
+class ExpectedIndex:
+    collection: str
+    key: tuple[tuple[str, int], ...]
+    unique: bool
+
+    @property
+    def name(self) -> str:
+        """The name MongoDB gives an index by default: ``field_dir`` joined with ``_``."""
+        return "_".join(f"{field}_{direction}" for field, direction in self.key)
+
+    @property
+    def check_id(self) -> str:
+        return f"{self.collection}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Expectations:
+    max_age_hours: float
+    min_size_kb: float
+    mongo_database: str
+    collections: tuple[str, ...]
+    skip_databases: tuple[str, ...]
+    indexes: tuple[ExpectedIndex, ...]
+    exports: tuple[tuple[str, str], ...]      # (file name, collection)
+    pg_database: str
+    pg_user: str
+    tables: tuple[str, ...]
+    extensions: tuple[str, ...]
+    counted_tables: tuple[str, ...]
+    uploads_prefix: str
+    source: str
+
+    @property
+    def unique_indexes(self) -> tuple[ExpectedIndex, ...]:
+        return tuple(index for index in self.indexes if index.unique)
+
+
+def packaged_path() -> Path:
+    return Path(str(resources.files("drills").joinpath("expectations.toml")))
+
+
+def load_expectations(path: Path | None = None) -> Expectations:
+    source = packaged_path() if path is None else path
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise HarnessError(f"cannot read expectations: {exc}", where=str(source),
+                           fix="fix the TOML or point --expectations at a valid file") from exc
+    try:
+        mongo, pg = data["mongodb"], data["postgresql"]
+        return Expectations(
+            max_age_hours=float(data["archive"]["max_age_hours"]),
+            min_size_kb=float(data["archive"]["min_size_kb"]),
+            mongo_database=mongo["database"],
+            collections=tuple(mongo["collections"]),
+            skip_databases=tuple(mongo.get("skip_databases", ())),
+            indexes=tuple(ExpectedIndex(i["collection"], tuple((f, d) for f, d in i["key"]), bool(i.get("unique", False)))
+                          for i in mongo.get("indexes", ())),
+            exports=tuple(data.get("exports", {}).items()),
+            pg_database=pg["database"], pg_user=pg["user"], tables=tuple(pg["tables"]),
+            extensions=tuple(pg.get("extensions", ())), counted_tables=tuple(pg.get("counted_tables", ())),
+            uploads_prefix=data.get("uploads", {}).get("url_prefix", "/uploads/"),
+            source=str(source),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise HarnessError(f"expectations file lacks or mistypes {exc}", where=str(source),
+                           fix="compare with the packaged drills/expectations.toml") from exc

@@ -1,0 +1,168 @@
+"""Restore ``mongodb/`` into an engine: ``mongorestore`` when the engine has it, else the native loader.
+
+The native loader does what mongorestore does, in the same order: stream each collection's
+BSON in batches (never a whole collection in memory), then build the indexes listed in its
+``.metadata.json``. Collections load in parallel. Every failure is recorded against the
+collection or index it concerns; the restore goes on so the report shows all the damage.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import bson
+from bson.raw_bson import RawBSONDocument
+from pymongo.errors import PyMongoError
+
+from ..dump import CollectionDump, IndexSpec, iter_raw_bson
+from ..errors import DrillFailure
+
+BATCH_DOCS = 1000
+BATCH_BYTES = 8 * 1024 * 1024
+TOOL_TIMEOUT_S = 6 * 3600
+
+
+@dataclass(frozen=True)
+class CollectionRestore:
+    namespace: str            # source "db.collection"
+    target: str               # restored "db.collection" (a scratch db on external servers)
+    documents: int
+    indexes_built: tuple[str, ...]
+    errors: tuple[str, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class MongoRestore:
+    method: str               # "mongorestore" | "native"
+    collections: tuple[CollectionRestore, ...]
+    skipped_databases: tuple[str, ...]
+    errors: tuple[str, ...]
+    seconds: float
+    output_tail: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(not c.errors for c in self.collections)
+
+    @property
+    def documents(self) -> int:
+        return sum(c.documents for c in self.collections)
+
+    def all_errors(self) -> list[str]:
+        return list(self.errors) + [e for c in self.collections for e in c.errors]
+
+
+def _batches(raw_docs: Iterable[bytes], decode: Callable[[bytes], Any]) -> Iterable[list]:
+    batch: list = []
+    size = 0
+    for raw in raw_docs:
+        batch.append(decode(raw))
+        size += len(raw)
+        if len(batch) >= BATCH_DOCS or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _index_kwargs(index: IndexSpec) -> dict[str, Any]:
+    kwargs = {k: v for k, v in index.options.items() if k not in {"v", "key", "name", "ns", "background"}}
+    kwargs["name"] = index.name
+    if index.unique:
+        kwargs["unique"] = True
+    return kwargs
+
+
+def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable: bool) -> CollectionRestore:
+    """Stream one collection's documents, then build its indexes (as mongorestore does)."""
+    started = time.perf_counter()
+    collection = client[target_db][dump.name]
+    decode = RawBSONDocument if raw_capable else bson.decode
+    errors: list[str] = []
+    inserted = 0
+    namespace = f"{dump.database}.{dump.name}"
+    if dump.bson_path is None:
+        errors.append(f"{namespace}: metadata without a .bson data file")
+    else:
+        try:
+            for batch in _batches(iter_raw_bson(dump.bson_path), decode):
+                collection.insert_many(batch, ordered=False)
+                inserted += len(batch)
+        except DrillFailure as failure:
+            errors.append(failure.line())
+        except PyMongoError as exc:
+            errors.append(f"{namespace}: insert failed after {inserted} documents: {exc}")
+    if inserted == 0 and not errors and dump.name not in client[target_db].list_collection_names():
+        client[target_db].create_collection(dump.name)  # an empty collection still exists after a restore
+    built: list[str] = []
+    for index in dump.indexes:
+        if index.name == "_id_":
+            continue
+        try:
+            collection.create_index(list(index.key), **_index_kwargs(index))
+            built.append(index.name)
+        except PyMongoError as exc:
+            detail = str(exc).splitlines()[0][:300]
+            errors.append(f"{namespace}: index {index.name} could not be built: {detail}")
+    return CollectionRestore(namespace, f"{target_db}.{dump.name}", inserted, tuple(built), tuple(errors),
+                             time.perf_counter() - started)
+
+
+def restore_native(server, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str], jobs: int,
+                   raw_capable: bool) -> MongoRestore:
+    """Load every collection of every database not in ``skip``, ``jobs`` collections at a time."""
+    started = time.perf_counter()
+    skipped = tuple(sorted(db for db in layout if db in set(skip)))
+    work = [(dump, server.database_name(db)) for db, colls in sorted(layout.items()) if db not in skipped
+            for dump in colls.values()]
+    work.sort(key=lambda item: -(item[0].bson_path.stat().st_size if item[0].bson_path else 0))
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="mongo-load") as pool:
+        results = list(pool.map(lambda item: load_collection(server.client(), item[0], item[1], raw_capable=raw_capable),
+                                work))
+    results.sort(key=lambda r: r.namespace)
+    return MongoRestore("native", tuple(results), skipped, (), time.perf_counter() - started,
+                        detail={"documents": sum(r.documents for r in results)})
+
+
+def restore_with_mongorestore(server, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *,
+                              skip: Iterable[str], jobs: int, gzipped: bool) -> MongoRestore:
+    """Run the engine's own mongorestore on the dump tree, exactly as ops would."""
+    started = time.perf_counter()
+    skipped = tuple(sorted(db for db in layout if db in set(skip)))
+    args = ["--dir={dump}", f"--numParallelCollections={max(1, jobs)}", "--stopOnError"]
+    args += [f"--nsExclude={db}.*" for db in skipped]
+    if gzipped:
+        args.append("--gzip")
+    result = server.run_tool("mongorestore", args, {"dump": dump_root}, timeout=TOOL_TIMEOUT_S)
+    client = server.client()
+    collections = []
+    for db, colls in sorted(layout.items()):
+        if db in skipped:
+            continue
+        target = server.database_name(db)
+        for name in sorted(colls):
+            count = client[target][name].estimated_document_count()
+            built = tuple(n for n in client[target][name].index_information() if n != "_id_")
+            collections.append(CollectionRestore(f"{db}.{name}", f"{target}.{name}", count, built, (), 0.0))
+    errors = () if result.ok else (f"mongorestore exited {result.returncode}: " + " | ".join(
+        result.stderr.strip().splitlines()[-3:]),)
+    return MongoRestore("mongorestore", tuple(collections), skipped, errors, time.perf_counter() - started,
+                        output_tail=result.stderr[-4000:], detail={"documents": sum(c.documents for c in collections)})
+
+
+def restore_mongo(server, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str],
+                  jobs: int) -> MongoRestore:
+    """mongorestore inside/with the engine when it has one, else the native loader."""
+    if not layout:
+        raise DrillFailure("the MongoDB dump is empty (no database folders)", where=str(dump_root),
+                           fix="MongoDB was probably down at backup time: check the backup job's log")
+    if server.has_tool("mongorestore"):
+        gzipped = any(c.gzipped for colls in layout.values() for c in colls.values())
+        return restore_with_mongorestore(server, dump_root, layout, skip=skip, jobs=jobs, gzipped=gzipped)
+    return restore_native(server, layout, skip=skip, jobs=jobs, raw_capable=not server.info.simulated)
