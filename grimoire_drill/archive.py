@@ -1,0 +1,697 @@
+"""Find the newest Le Grimoire backup and unpack it safely, in one streaming pass.
+
+Why one pass: archives run to many gigabytes, and reading one three times (hash, ``tar -tzf``,
+extract) triples the drill's I/O. So the file is read once: every byte goes through a SHA-256
+hasher, then (for ``.gpg``) through ``gpg --decrypt``, then through :mod:`gzip` (which checks
+the CRC and length trailer that tarfile's own ``r|gz`` reader skips), then through
+:mod:`tarfile`. Each member is judged *before* it is written.
+
+Why so suspicious: a restore drill unpacks files it did not make, as root, on CI machines.
+An archive must not be able to write outside the destination, plant device files or links
+that escape, or fill the disk with a decompression bomb. tarfile's ``data_filter`` catches
+most of this; the checks here add what it does not (absolute names are rejected rather than
+re-rooted, one top folder named like the archive, duplicates, paths through symlinks,
+sizes), because the Python this runs on may predate later tarfile fixes.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from grimoire_drill.errors import DrillFailure, HarnessError
+
+GIB = 1024**3
+MIB = 1024**2
+CHUNK = 1 * MIB
+BLOCK = tarfile.BLOCKSIZE
+PROGRESS_INTERVAL_SECONDS = 0.5
+GPG_EXIT_TIMEOUT_SECONDS = 60
+
+NAME_PATTERN = re.compile(r"backup_(\d{8}_\d{6})")
+ARCHIVE_KINDS = ((".tar.gz.gpg", "tar.gz.gpg"), (".tar.gz", "tar.gz"))
+# When one backup id exists in several forms, the plain archive is the thing the backup job made.
+KIND_PREFERENCE = {"tar.gz": 0, "tar.gz.gpg": 1, "dir": 2}
+
+FIX_RECOPY = "re-copy the archive; check the backup job's disk space"
+FIX_UNSAFE = "do not restore this archive by hand; rebuild it with scripts/backup-production.sh"
+FIX_LIMITS = "if the backup really is this large, raise the extraction limits"
+FIX_PASSPHRASE = (
+    "check the passphrase (--passphrase-file or GRIMOIRE_DRILL_PASSPHRASE); "
+    "if it is right, the archive is damaged: re-copy it"
+)
+
+
+@dataclass(frozen=True)
+class BackupRef:
+    """One backup as found on disk; ``taken_at`` comes from the name because copies reset mtimes."""
+
+    path: Path
+    name: str
+    backup_id: str
+    taken_at: datetime
+    kind: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Ceilings that turn a decompression bomb or a runaway archive into a clear failure.
+
+    ``max_ratio`` compares the bytes the archive declares against the size of the file on
+    disk; below ``ratio_floor_bytes`` of content the ratio is not judged, so tiny archives of
+    repetitive test data are not called bombs.
+    """
+
+    max_member_bytes: int = 64 * GIB
+    max_total_bytes: int = 256 * GIB
+    max_ratio: float = 200.0
+    max_members: int = 2_000_000
+    ratio_floor_bytes: int = 1 * MIB
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What the single pass produced and measured."""
+
+    root: Path
+    sha256: str
+    size_bytes: int
+    members: int
+    bytes_extracted: int
+    seconds: float
+
+
+Progress = Callable[[int, int], None]
+
+
+def parse_backup_name(name: str) -> tuple[str, datetime] | None:
+    """``backup_YYYYMMDD_HHMMSS`` (optionally ``.tar.gz`` / ``.tar.gz.gpg``) -> (id, UTC time).
+
+    None for anything else, including impossible dates, so a stray ``backup_latest`` or
+    ``backup_20261399_…`` is ignored rather than trusted.
+    """
+    stem = name
+    for suffix, _kind in ARCHIVE_KINDS:
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    match = NAME_PATTERN.fullmatch(stem)
+    if match is None:
+        return None
+    backup_id = match.group(1)
+    try:
+        taken_at = datetime.strptime(backup_id, "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return backup_id, taken_at
+
+
+def find_backups(folder: Path) -> list[BackupRef]:
+    """Every backup in ``folder``, newest first by the timestamp in its name (mtimes ignored)."""
+    refs = [ref for entry in folder.iterdir() if (ref := _ref_for(entry)) is not None]
+    return sorted(refs, key=lambda r: (-r.taken_at.timestamp(), KIND_PREFERENCE[r.kind], r.name))
+
+
+def locate(target: Path) -> BackupRef:
+    """Resolve what the user pointed at: a folder of backups (newest wins), an archive, a backup_* folder."""
+    target = Path(target)
+    if not target.exists():
+        raise DrillFailure(
+            "no such file or folder",
+            where=str(target),
+            fix="pass the backups folder, a backup_*.tar.gz[.gpg] file or a backup_* folder",
+        )
+    if target.is_file():
+        ref = _ref_for(target)
+        if ref is None:
+            raise DrillFailure(
+                "not a backup_YYYYMMDD_HHMMSS.tar.gz or .tar.gz.gpg archive",
+                where=str(target),
+                fix="pass an archive named as scripts/backup-production.sh names it, or its folder",
+            )
+        return ref
+    direct = _ref_for(target)
+    if direct is not None:
+        return direct
+    try:
+        refs = find_backups(target)
+    except PermissionError as exc:
+        raise HarnessError(f"cannot list the folder: {exc.strerror}", where=str(target),
+                           fix="run with a user that can read the backups") from exc
+    if not refs:
+        raise DrillFailure(
+            f"no backup_YYYYMMDD_HHMMSS archive in {target}",
+            fix="check that the backup job ran and wrote here (BACKUP_DIR of scripts/backup-production.sh)",
+        )
+    return refs[0]
+
+
+def read_backup_info(root: Path) -> dict[str, str]:
+    """The ``Key: value`` lines of ``backup_info.txt`` ({} when absent).
+
+    Only keys made of letters and spaces count, so the file's list items and numbered
+    restore steps ("- MongoDB: mongorestore …", "2. Run: …") are not mistaken for facts.
+    """
+    path = Path(root) / "backup_info.txt"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return {}
+    info: dict[str, str] = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"([A-Za-z][A-Za-z ]*?)\s*:\s+(\S.*?)\s*", line)
+        if match and match.group(1) not in info:
+            info[match.group(1)] = match.group(2)
+    return info
+
+
+def extract(
+    ref: BackupRef,
+    dest: Path,
+    *,
+    passphrase: str | None = None,
+    limits: Limits = Limits(),
+    progress: Progress | None = None,
+) -> Extracted:
+    """Hash, decrypt, check and unpack ``ref`` into ``dest`` in one read of the file.
+
+    For kind ``"dir"`` nothing is copied: ``root`` is the folder itself and ``sha256`` is a
+    tree digest (see :func:`tree_digest`), ``bytes_extracted`` the bytes of its files.
+    For archives, ``dest`` may hold a partial tree when this raises.
+    ``progress(bytes_read, total_size)`` is called from the caller's thread, at most twice a second.
+    """
+    if ref.kind == "dir":
+        return _verify_folder(ref, progress)
+    if ref.kind == "tar.gz.gpg" and passphrase is None:
+        raise HarnessError(
+            "the archive is encrypted and no passphrase was given",
+            where=str(ref.path),
+            fix="pass --passphrase-file FILE or set GRIMOIRE_DRILL_PASSPHRASE",
+        )
+    return _extract_archive(ref, Path(dest), passphrase, limits, progress)
+
+
+def tree_digest(root: Path, progress: Progress | None = None) -> tuple[str, int, int]:
+    """SHA-256 over a folder's content: (hex digest, bytes of its files, entries).
+
+    The digest covers, in order of relative POSIX path, one line per entry:
+    ``D <path>\\n`` for a folder, ``F <path>\\0<sha256 of the file>\\n`` for a file,
+    ``L <path>\\0<link target>\\n`` for a symlink. Names and bytes, not mtimes or owners,
+    so a copy of the same backup gets the same digest. Links that leave ``root`` and
+    special files fail: the restore would read them.
+    """
+    root = Path(root)
+    real_root = os.path.realpath(root)
+    entries = sorted(_walk(root), key=lambda item: item[0])
+    total = sum(entry.stat(follow_symlinks=False).st_size for _rel, entry in entries
+                if entry.is_file(follow_symlinks=False))
+    digest = hashlib.sha256()
+    done = 0
+    ticker = _Ticker(progress, total)
+    for rel, entry in entries:
+        mode = entry.stat(follow_symlinks=False).st_mode
+        if stat.S_ISLNK(mode):
+            target = os.readlink(entry.path)
+            resolved = os.path.realpath(entry.path)
+            if os.path.commonpath([resolved, real_root]) != real_root:
+                raise DrillFailure(f"symlink {rel!r} points outside the backup ({target})",
+                                   where=str(root), fix=FIX_UNSAFE)
+            digest.update(b"L " + _fs_bytes(rel) + b"\0" + _fs_bytes(target) + b"\n")
+        elif stat.S_ISDIR(mode):
+            digest.update(b"D " + _fs_bytes(rel) + b"\n")
+        elif stat.S_ISREG(mode):
+            file_hash = hashlib.sha256()
+            with open(entry.path, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    file_hash.update(chunk)
+                    done += len(chunk)
+                    ticker.tick(done)
+            digest.update(b"F " + _fs_bytes(rel) + b"\0" + file_hash.hexdigest().encode() + b"\n")
+        else:
+            raise DrillFailure(f"{rel!r} is a device, fifo or socket, not backup data",
+                               where=str(root), fix=FIX_UNSAFE)
+    ticker.done(done)
+    return digest.hexdigest(), total, len(entries)
+
+
+# --------------------------------------------------------------------------- locating
+
+
+def _ref_for(path: Path) -> BackupRef | None:
+    name = path.name
+    if path.is_file():
+        for suffix, kind in ARCHIVE_KINDS:
+            if name.endswith(suffix):
+                parsed = parse_backup_name(name)
+                if parsed is None:
+                    return None
+                return BackupRef(path, name[: -len(suffix)], parsed[0], parsed[1], kind,
+                                 path.stat().st_size)
+        return None
+    if path.is_dir():
+        parsed = parse_backup_name(name)
+        if parsed is None or name != f"backup_{parsed[0]}":
+            return None
+        return BackupRef(path, name, parsed[0], parsed[1], "dir", _folder_size(path))
+    return None
+
+
+def _folder_size(root: Path) -> int:
+    return sum(entry.stat(follow_symlinks=False).st_size for _rel, entry in _walk(root)
+               if entry.is_file(follow_symlinks=False))
+
+
+def _walk(root: Path):
+    """(relative posix path, DirEntry) for everything under root, not following symlinks."""
+    stack = [(Path(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = f"{prefix}{entry.name}"
+                yield rel, entry
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((Path(entry.path), rel + "/"))
+
+
+def _fs_bytes(text: str) -> bytes:
+    return os.fsencode(text)
+
+
+# --------------------------------------------------------------------------- the pass
+
+
+class _Ticker:
+    """Rate-limits progress callbacks so a fast disk does not drown the caller."""
+
+    def __init__(self, progress: Progress | None, total: int):
+        self._progress = progress
+        self._total = total
+        self._last = float("-inf")
+
+    def tick(self, done: int) -> None:
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_INTERVAL_SECONDS:
+            self._last = now
+            self._progress(done, self._total)
+
+    def done(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress(done, self._total)
+
+
+class _SourceReadError(Exception):
+    """The archive file itself could not be read (I/O error), kept apart from write errors."""
+
+
+class _HashingReader:
+    """The one reader of the archive file: every byte is hashed and counted as it passes."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.sha256 = hashlib.sha256()
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        try:
+            data = self._file.read(size)
+        except OSError as exc:
+            raise _SourceReadError(f"could not read the archive at byte {self.bytes_read}: "
+                                   f"{exc.strerror}") from exc
+        self.sha256.update(data)
+        self.bytes_read += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _TarFeed:
+    """Decompressed bytes on their way to tarfile; remembers the recent ones.
+
+    tarfile's stream reader ends quietly at a missing, truncated or invalid header after the
+    first member, so a tar cut at a member boundary looks complete. Keeping the last few
+    blocks lets us check that the end-of-archive marker really is there.
+    """
+
+    KEEP = 64 * 1024
+
+    def __init__(self, stream, on_read: Callable[[], None]):
+        self._stream = stream
+        self._on_read = on_read
+        self._chunks: list[tuple[int, bytes]] = []
+        self._kept = 0
+        self.position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            self._chunks.append((self.position, data))
+            self._kept += len(data)
+            self.position += len(data)
+            while len(self._chunks) > 1 and self._kept - len(self._chunks[0][1]) >= self.KEEP:
+                self._kept -= len(self._chunks.pop(0)[1])
+        self._on_read()
+        return data
+
+    def block_at(self, offset: int) -> bytes | None:
+        """The 512 bytes at ``offset`` if they were read and are still kept."""
+        if not self._chunks or offset < self._chunks[0][0] or offset + BLOCK > self.position:
+            return None
+        start = self._chunks[0][0]
+        kept = b"".join(chunk for _pos, chunk in self._chunks)
+        return kept[offset - start: offset - start + BLOCK]
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+class _GpgDecryption:
+    """``gpg --decrypt`` as a pipe stage: a thread feeds it the (hashed) archive, we read plaintext.
+
+    The passphrase goes through its own pipe (``--passphrase-fd``), never argv or the
+    environment; gpg runs with a throwaway home and ``--no-autostart`` so no agent is left behind.
+    """
+
+    def __init__(self, source: _HashingReader, passphrase: str, archive: Path, scratch: Path):
+        gpg = shutil.which("gpg")
+        if gpg is None:
+            raise HarnessError("gpg is not installed, so the encrypted archive cannot be read",
+                               where=str(archive), fix="install GnuPG (apt-get install gnupg)")
+        self._source = source
+        self._archive = archive
+        self._secret = passphrase
+        self._home = tempfile.mkdtemp(prefix=".gnupg-", dir=scratch)
+        self._stderr = tempfile.TemporaryFile(dir=self._home)
+        self._feed_error: BaseException | None = None
+        read_fd, write_fd = os.pipe()
+        try:
+            _write_all(write_fd, passphrase.encode("utf-8") + b"\n")
+        finally:
+            os.close(write_fd)
+        argv = [gpg, "--batch", "--quiet", "--no-tty", "--no-autostart", "--no-permission-warning",
+                "--homedir", self._home, "--pinentry-mode", "loopback",
+                "--passphrase-fd", str(read_fd), "--decrypt"]
+        try:
+            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=self._stderr, pass_fds=(read_fd,))
+        finally:
+            os.close(read_fd)
+        self.stdout = self._proc.stdout
+        self._feeder = threading.Thread(target=self._feed, name="gpg-feed", daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        stdin = self._proc.stdin
+        try:
+            while chunk := self._source.read(CHUNK):
+                stdin.write(chunk)
+        except (BrokenPipeError, ValueError):
+            pass  # gpg stopped reading; its exit status says why
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self._feed_error = exc
+        finally:
+            try:
+                stdin.close()
+            except OSError:
+                pass
+
+    def finish(self, drain_limit: int) -> None:
+        """Let gpg run to its end (reading at most ``drain_limit`` more bytes), then judge its exit."""
+        remaining = drain_limit
+        while remaining > 0 and (chunk := self.stdout.read(min(CHUNK, remaining))):
+            remaining -= len(chunk)
+        self.stdout.close()
+        try:
+            returncode = self._proc.wait(timeout=GPG_EXIT_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            returncode = self._proc.wait()
+        self._feeder.join()
+        if self._feed_error is not None:
+            raise DrillFailure(_describe(self._feed_error), where=str(self._archive), fix=FIX_RECOPY)
+        if returncode != 0:
+            raise DrillFailure(f"gpg could not decrypt the archive: {self._reason()}",
+                               where=str(self._archive), fix=FIX_PASSPHRASE)
+
+    def _reason(self) -> str:
+        self._stderr.seek(0)
+        lines = [line.strip() for line in
+                 self._stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
+        reason = lines[-1] if lines else "gpg failed without a message"
+        if self._secret:
+            reason = reason.replace(self._secret, "***")
+        return reason.removeprefix("gpg: ")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if self.stdout is not None and not self.stdout.closed:
+            self.stdout.close()
+        self._feeder.join()
+        self._stderr.close()
+        shutil.rmtree(self._home, ignore_errors=True)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class _Corrupt(Exception):
+    """The decompressed stream is not a complete tar archive."""
+
+
+DATA_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, _Corrupt)
+
+
+def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits: Limits,
+                     progress: Progress | None) -> Extracted:
+    started = time.monotonic()
+    root = dest / ref.name
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(f"cannot create the extraction folder: {exc.strerror}", where=str(dest),
+                           fix="pass a writable temporary folder") from exc
+    if root.exists() or root.is_symlink():
+        raise HarnessError(f"the extraction folder already holds {ref.name}", where=str(dest),
+                           fix="extract into an empty folder")
+    try:
+        source = _HashingReader(ref.path)
+    except OSError as exc:
+        raise DrillFailure(f"cannot open the archive: {exc.strerror}", where=str(ref.path),
+                           fix=FIX_RECOPY) from exc
+    ticker = _Ticker(progress, ref.size_bytes)
+    gpg: _GpgDecryption | None = None
+    try:
+        if ref.kind == "tar.gz.gpg":
+            assert passphrase is not None
+            gpg = _GpgDecryption(source, passphrase, ref.path, dest)
+            compressed = gpg.stdout
+        else:
+            compressed = source
+        feed = _TarFeed(gzip.GzipFile(fileobj=compressed, mode="rb"),
+                        lambda: ticker.tick(source.bytes_read))
+        try:
+            members, written = _unpack(feed, ref, dest, limits)
+            feed.drain()
+            if gpg is not None:
+                gpg.finish(drain_limit=0)
+            source.drain()
+        except DATA_ERRORS as exc:
+            if gpg is not None:
+                gpg.finish(drain_limit=limits.max_total_bytes)
+            raise DrillFailure(f"archive is truncated or corrupt at byte {source.bytes_read} "
+                               f"({_describe(exc)})", where=str(ref.path), fix=FIX_RECOPY) from exc
+        except _SourceReadError as exc:
+            raise DrillFailure(str(exc), where=str(ref.path), fix=FIX_RECOPY) from exc
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise HarnessError(f"disk full while extracting into {dest}", where=str(dest),
+                                   fix="free space there or extract into a bigger temporary folder") from exc
+            raise HarnessError(f"cannot write the extracted files: {exc}", where=str(dest),
+                               fix="extract into a writable temporary folder") from exc
+    finally:
+        if gpg is not None:
+            gpg.close()
+        source.close()
+    if not root.is_dir():
+        raise DrillFailure(f"the archive holds no {ref.name}/ folder", where=str(ref.path),
+                           fix=FIX_RECOPY)
+    ticker.done(source.bytes_read)
+    return Extracted(root=root, sha256=source.sha256.hexdigest(), size_bytes=source.bytes_read,
+                     members=members, bytes_extracted=written, seconds=time.monotonic() - started)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
+
+
+def _unpack(feed: _TarFeed, ref: BackupRef, dest: Path, limits: Limits) -> tuple[int, int]:
+    """Judge and write each member in stream order; then insist on the end-of-archive marker."""
+    guard = _MemberGuard(ref, limits)
+    tar = tarfile.open(fileobj=feed, mode="r|")
+    for member in tar:
+        checked = guard.admit(member)
+        if checked is None:
+            continue
+        try:
+            filtered = tarfile.data_filter(checked, str(dest))
+        except tarfile.FilterError as exc:
+            raise guard.unsafe(member, str(exc)) from exc
+        tar.extract(filtered, str(dest), filter="data")
+    block = feed.block_at(tar.offset)
+    if block is None or len(block) < BLOCK:
+        raise _Corrupt(f"tar data ends at byte {feed.position} without its end-of-archive marker")
+    if block.count(0) != BLOCK:
+        raise _Corrupt(f"invalid tar header at byte {tar.offset} of the tar stream")
+    guard.check_links(dest)
+    return guard.members, guard.total
+
+
+class _MemberGuard:
+    """Our own rules for members, on top of tarfile's data_filter. See the module docstring."""
+
+    def __init__(self, ref: BackupRef, limits: Limits):
+        self._ref = ref
+        self._limits = limits
+        self._top = ref.name
+        self._seen: dict[str, str] = {}
+        self._symlinks: list[str] = []
+        self.members = 0
+        self.total = 0
+
+    def unsafe(self, member: tarfile.TarInfo, reason: str, fix: str = FIX_UNSAFE) -> DrillFailure:
+        return DrillFailure(f"unsafe member {member.name!r}: {reason}", where=str(self._ref.path),
+                            fix=fix)
+
+    def admit(self, member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        """The member to extract (normalised), None to skip, or raise naming it."""
+        limits = self._limits
+        self.members += 1
+        if self.members > limits.max_members:
+            raise self.unsafe(member, f"more than {limits.max_members} members", FIX_LIMITS)
+        name = member.name
+        if name.startswith("/"):
+            raise self.unsafe(member, "absolute path")
+        parts = [part for part in name.split("/") if part not in ("", ".")]
+        if ".." in parts:
+            raise self.unsafe(member, "'..' in path")
+        if not parts:
+            return None
+        if parts[0] != self._top:
+            raise self.unsafe(member, f"outside the single top folder {self._top}/")
+        if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+            raise self.unsafe(member, "device, fifo or other special file")
+        path = "/".join(parts)
+        self._check_size(member)
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in self._symlinks:
+                raise self.unsafe(member, f"path goes through the symlink {'/'.join(parts[:depth])}")
+        earlier = self._seen.get(path)
+        if earlier is not None and not (earlier == "dir" and member.isdir()):
+            raise self.unsafe(member, "appears twice in the archive")
+        changes: dict[str, str] = {"name": path}
+        if member.issym():
+            changes["linkname"] = self._symlink_target(member, parts)
+        elif member.islnk():
+            changes["linkname"] = self._hardlink_target(member)
+        for depth in range(1, len(parts)):
+            self._seen.setdefault("/".join(parts[:depth]), "dir")
+        kind = "dir" if member.isdir() else "link" if member.issym() else "file"
+        self._seen[path] = kind
+        if kind == "link":
+            self._symlinks.append(path)
+        return member.replace(**changes, deep=False)
+
+    def _check_size(self, member: tarfile.TarInfo) -> None:
+        limits = self._limits
+        if not member.isreg():
+            return
+        if member.size > limits.max_member_bytes:
+            raise self.unsafe(member, f"{member.size} bytes, over the {limits.max_member_bytes}-byte "
+                              "limit for one file", FIX_LIMITS)
+        self.total += member.size
+        if self.total > limits.max_total_bytes:
+            raise self.unsafe(member, f"the archive expands past {limits.max_total_bytes} bytes",
+                              FIX_LIMITS)
+        archive_bytes = max(self._ref.size_bytes, 1)
+        ratio = self.total / archive_bytes
+        if self.total > limits.ratio_floor_bytes and ratio > limits.max_ratio:
+            raise self.unsafe(member, f"decompression bomb: {self.total} bytes from a "
+                              f"{archive_bytes}-byte archive (ratio {ratio:.0f} > {limits.max_ratio:g})",
+                              FIX_LIMITS)
+
+    def _symlink_target(self, member: tarfile.TarInfo, parts: list[str]) -> str:
+        target = member.linkname
+        if not target or target.startswith("/"):
+            raise self.unsafe(member, f"symlink to an absolute path ({target})")
+        resolved = posixpath.normpath(posixpath.join(*parts[:-1], target))
+        if resolved != self._top and not resolved.startswith(self._top + "/"):
+            raise self.unsafe(member, f"symlink points outside {self._top}/ ({target})")
+        return target
+
+    def _hardlink_target(self, member: tarfile.TarInfo) -> str:
+        target = member.linkname
+        parts = [part for part in target.split("/") if part not in ("", ".")]
+        normal = "/".join(parts)
+        if target.startswith("/") or ".." in parts or self._seen.get(normal) != "file":
+            raise self.unsafe(member, f"hard link to {target!r}, which is not an earlier file "
+                              "of this backup")
+        return normal
+
+    def check_links(self, dest: Path) -> None:
+        """After writing: every symlink must still resolve inside the top folder.
+
+        Checked on disk because links can chain (a link through another link); nothing is
+        ever written through a link (see ``admit``), so a bad one here has written nothing.
+        """
+        top = os.path.realpath(dest / self._top)
+        for link in self._symlinks:
+            resolved = os.path.realpath(dest / link)
+            if os.path.commonpath([resolved, top]) != top:
+                os.unlink(dest / link)
+                raise DrillFailure(f"unsafe member {link!r}: symlink resolves outside {self._top}/",
+                                   where=str(self._ref.path), fix=FIX_UNSAFE)
+
+
+def _verify_folder(ref: BackupRef, progress: Progress | None) -> Extracted:
+    started = time.monotonic()
+    try:
+        digest, size, entries = tree_digest(ref.path, progress)
+    except OSError as exc:
+        raise DrillFailure(f"cannot read the backup folder: {exc}", where=str(ref.path),
+                           fix="re-copy the backup folder") from exc
+    return Extracted(root=ref.path, sha256=digest, size_bytes=size, members=entries,
+                     bytes_extracted=size, seconds=time.monotonic() - started)
