@@ -1,0 +1,643 @@
+"""Realistic Le Grimoire backups, clean or with one chosen defect, made the way production makes them.
+
+scripts/backup-production.sh writes ``backup_<id>/`` with a ``mongodump --out`` of the whole server,
+a ``pg_dump -F c -b`` plus a plain ``pg_dump`` of ``le_grimoire``, the uploads, two JSON exports and
+``backup_info.txt``, then tars it. We do the same: the PostgreSQL dumps come from the real pg_dump of
+a throwaway cluster loaded with the app's schema, the MongoDB dump is written in mongodump's own file
+format (no MongoDB server can be had here), and every collection streams, so ``scale`` can grow the
+archive to gigabytes without holding a collection in memory.
+
+Defects are small, named edits of that process, so every drill check can be shown to fail for the
+right reason on a backup that is wrong in exactly one way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO
+
+import bson
+import psycopg
+from bson import SON, json_util
+
+from . import sample_data as data
+from .engines.base import new_run_id
+from .engines.local_postgres import LocalPostgres
+from .errors import HarnessError
+
+MONGO_DB = "legrimoire"
+PG_DB = "le_grimoire"
+PG_USER = "grimoire"
+HOST = "legrimoire-prod"
+MONGO_SERVER_VERSION = "7.0.24"      # mongo:7.0
+MONGO_TOOLS_VERSION = "100.12.2"     # the database tools shipped in that image (these write prelude.json)
+ARCHIVE_OWNER = (1000, "legrimoire")  # the account backup-production.sh runs as
+
+# init-db.sh's createIndex calls, in order: (collection, key, unique).
+MONGO_INDEXES: tuple[tuple[str, tuple[tuple[str, int], ...], bool], ...] = (
+    ("ingredients", (("off_id", 1),), True),
+    ("ingredients", (("names.fr", 1),), False),
+    ("ingredients", (("names.en", 1),), False),
+    ("ingredients", (("custom", 1),), False),
+    ("categories", (("off_id", 1),), True),
+    ("categories", (("names.fr", 1),), False),
+    ("categories", (("names.en", 1),), False),
+    ("recipes", (("title", 1),), False),
+    ("recipes", (("created_at", -1),), False),
+    ("recipes", (("is_public", 1),), False),
+    ("recipes", (("category", 1),), False),
+    ("recipes", (("cuisine", 1),), False),
+)
+
+
+# --- defects ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a defect changes before anything is generated."""
+
+    duplicate_off_id: bool = False
+    tiny: bool = False
+    age: timedelta = timedelta(0)
+    search_path_trap: bool = False
+
+
+@dataclass(frozen=True)
+class _Defect:
+    description: str
+    plan: _Plan = field(default_factory=_Plan)
+    tree: Callable[[Path], None] | None = None       # applied to backup_<id>/ before packing
+    archive: Callable[[Path], None] | None = None    # applied to the .tar.gz after packing
+
+
+def _dump_file(root: Path, db: str, name: str) -> Path:
+    """A file of the mongodump tree, with or without mongodump --gzip's .gz."""
+    plain = root / "mongodb" / db / name
+    zipped = plain.with_name(plain.name + ".gz")
+    return zipped if zipped.exists() else plain
+
+
+def _read_maybe_gz(path: Path) -> bytes:
+    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+
+
+def _write_maybe_gz(path: Path, payload: bytes) -> None:
+    path.write_bytes(gzip.compress(payload, mtime=0) if path.suffix == ".gz" else payload)
+
+
+def _edit_indexes(root: Path, collection: str, edit: Callable[[list], list]) -> None:
+    path = _dump_file(root, MONGO_DB, f"{collection}.metadata.json")
+    meta = json.loads(_read_maybe_gz(path))
+    meta["indexes"] = edit(meta["indexes"])
+    _write_maybe_gz(path, json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _drop_created_at_index(root: Path) -> None:
+    _edit_indexes(root, "recipes", lambda indexes: [ix for ix in indexes if ix["name"] != "created_at_-1"])
+
+
+def _add_unexpected_index(root: Path) -> None:
+    extra = {"v": {"$numberInt": "2"}, "key": {"source_url": {"$numberInt": "1"}}, "name": "source_url_1",
+             "background": True}
+    _edit_indexes(root, "recipes", lambda indexes: indexes + [extra])
+
+
+def _remove_categories(root: Path) -> None:
+    for name in ("categories.bson", "categories.metadata.json"):
+        _dump_file(root, MONGO_DB, name).unlink()
+
+
+def _drop_last_export_element(root: Path) -> None:
+    _drop_last_json_array_element(root / "ingredients_export.json")
+
+
+def _truncate_recipes_bson(root: Path) -> None:
+    path = _dump_file(root, MONGO_DB, "recipes.bson")
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.truncate(max(size - max(size // 10, 100), 1))
+
+
+def _break_ingredients_metadata(root: Path) -> None:
+    path = _dump_file(root, MONGO_DB, "ingredients.metadata.json")
+    text = _read_maybe_gz(path)
+    _write_maybe_gz(path, text[: len(text) // 2])
+
+
+def _empty_mongodb(root: Path) -> None:
+    """backup-production.sh with the MongoDB container down: empty mongodb/, no JSON exports."""
+    for child in (root / "mongodb").iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    for name in ("recipes_export.json", "ingredients_export.json"):
+        (root / name).unlink()
+
+
+def _remove_one_upload(root: Path) -> None:
+    first = sorted((root / "uploads" / "recipes").iterdir())[0]
+    first.unlink()
+
+
+def _remove_backup_info(root: Path) -> None:
+    (root / "backup_info.txt").unlink()
+
+
+def _shift_backup_info(root: Path) -> None:
+    """backup_info.txt of another night's backup (internally consistent, wrong for this folder)."""
+    path = root / "backup_info.txt"
+    backup_id = root.name.removeprefix("backup_")
+    other = datetime.strptime(backup_id, "%Y%m%d_%H%M%S") - timedelta(days=1)
+    lines = []
+    for line in path.read_text().splitlines(keepends=True):
+        if line.startswith("Backup ID: "):
+            line = f"Backup ID: {other:%Y%m%d_%H%M%S}\n"
+        elif line.startswith("Backup Date: "):
+            shown = datetime.strptime(line.split(": ", 1)[1].strip(), "%Y-%m-%d %H:%M:%S %Z")
+            line = f"Backup Date: {shown - timedelta(days=1):%Y-%m-%d %H:%M:%S} UTC\n"
+        lines.append(line)
+    path.write_text("".join(lines))
+
+
+def _truncate_pg_dump(root: Path) -> None:
+    path = root / "postgresql" / "database.backup"
+    with path.open("r+b") as handle:
+        handle.truncate(path.stat().st_size * 6 // 10)
+
+
+def _corrupt_pg_dump(root: Path) -> None:
+    _overwrite_middle(root / "postgresql" / "database.backup", 512)
+
+
+def _remove_pg_dumps(root: Path) -> None:
+    """The PostgreSQL container was down: backup-production.sh leaves postgresql/ empty."""
+    for name in ("database.backup", "database.sql"):
+        (root / "postgresql" / name).unlink()
+
+
+def _truncate_archive(archive: Path) -> None:
+    with archive.open("r+b") as handle:
+        handle.truncate(archive.stat().st_size * 85 // 100)
+
+
+def _corrupt_archive(archive: Path) -> None:
+    _overwrite_middle(archive, 4096)
+
+
+def _overwrite_middle(path: Path, length: int) -> None:
+    """Replace bytes in the middle of a file by a fixed pattern (what a bad disk sector does)."""
+    size = path.stat().st_size
+    start = max(size // 2 - length // 2, 0)
+    with path.open("r+b") as handle:
+        handle.seek(start)
+        original = handle.read(length)
+        handle.seek(start)
+        handle.write(bytes((byte ^ 0xA5) for byte in original))
+
+
+_DEFECTS: dict[str, _Defect] = {
+    "duplicate-off-id": _Defect("two ingredients share an off_id although the unique off_id_1 index is in the metadata",
+                                plan=_Plan(duplicate_off_id=True)),
+    "missing-index": _Defect("recipes' created_at_-1 index is absent from recipes.metadata.json",
+                             tree=_drop_created_at_index),
+    "extra-index": _Defect("recipes.metadata.json has an index (source_url_1) init-db.sh never creates",
+                           tree=_add_unexpected_index),
+    "missing-collection": _Defect("legrimoire/categories.bson and its metadata are absent", tree=_remove_categories),
+    "export-count-mismatch": _Defect("ingredients_export.json has one element fewer than ingredients.bson",
+                                     tree=_drop_last_export_element),
+    "truncated-bson": _Defect("recipes.bson is cut off in the middle of a document", tree=_truncate_recipes_bson),
+    "malformed-metadata": _Defect("ingredients.metadata.json is not valid JSON (cut in half)",
+                                  tree=_break_ingredients_metadata),
+    "empty-mongodb": _Defect("mongodb/ is empty and the JSON exports are missing (MongoDB container was down)",
+                             tree=_empty_mongodb),
+    "missing-upload": _Defect("a recipe's image_url points to a file missing from uploads/recipes/",
+                              tree=_remove_one_upload),
+    "stale": _Defect("name and backup_info are 3 days old while the file's mtime is now",
+                     plan=_Plan(age=timedelta(days=3))),
+    "too-small": _Defect("a structurally valid backup under 100 KB (almost no data, no uploads)",
+                         plan=_Plan(tiny=True)),
+    "no-backup-info": _Defect("backup_info.txt is missing", tree=_remove_backup_info),
+    "backup-info-mismatch": _Defect("backup_info.txt's Backup ID and Date are another night's",
+                                    tree=_shift_backup_info),
+    "truncated-pg-dump": _Defect("postgresql/database.backup is cut off at 60 %", tree=_truncate_pg_dump),
+    "corrupt-pg-dump": _Defect("postgresql/database.backup has garbled bytes in its data", tree=_corrupt_pg_dump),
+    "missing-pg-dump": _Defect("postgresql/ is empty (PostgreSQL container was down)", tree=_remove_pg_dumps),
+    "sql-errors": _Defect("the PostgreSQL dump fails to restore: an index calls a function that needs search_path",
+                          plan=_Plan(search_path_trap=True)),
+    "truncated-archive": _Defect("the .tar.gz is cut off (85 % of its bytes)", archive=_truncate_archive),
+    "corrupt-archive": _Defect("the .tar.gz has garbled bytes in the middle", archive=_corrupt_archive),
+}
+
+DEFECTS: dict[str, str] = {name: defect.description for name, defect in _DEFECTS.items()}
+
+
+def _defect(name: str | None) -> _Defect | None:
+    if name is None:
+        return None
+    if name not in _DEFECTS:
+        raise ValueError(f"unknown defect {name!r}; known: {', '.join(sorted(_DEFECTS))}")
+    return _DEFECTS[name]
+
+
+# --- public API -------------------------------------------------------------------------------------
+
+def write_sample(out_dir: Path, *, when: datetime | None = None, defect: str | None = None, scale: int = 1,
+                 gzip_dump: bool = False, seed: int = 0, as_archive: bool = True,
+                 temp_root: Path | None = None, progress: Callable[[str], None] | None = None) -> Path:
+    """Write one backup into ``out_dir``; return ``backup_<id>.tar.gz`` (or the ``backup_<id>`` folder).
+
+    ``when`` (aware) is when backup-production.sh started: it names the backup. Defaults to an hour ago.
+    """
+    chosen = _defect(defect)
+    _check_options(chosen, defect, as_archive, scale)
+    started = _started_at(when)
+    with LocalPostgres(run_id=new_run_id(), superuser=PG_USER, temp_root=temp_root) as pg:
+        return _write_one(Path(out_dir), pg, started=started, defect=chosen, scale=scale, gzip_dump=gzip_dump,
+                          seed=seed, as_archive=as_archive, temp_root=temp_root, progress=progress)
+
+
+def write_generations(out_dir: Path, *, count: int, newest: datetime | None = None, defect: str | None = None,
+                      **kw) -> list[Path]:
+    """A nightly series (02:00 UTC, one per day), newest first; ``defect`` applies to the newest only.
+
+    ``newest`` defaults to the last 02:00 UTC that is past. One PostgreSQL cluster serves every night.
+    """
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    chosen = _defect(defect)
+    scale = kw.get("scale", 1)
+    _check_options(chosen, defect, kw.get("as_archive", True), scale)
+    if newest is None:
+        now = datetime.now(timezone.utc)
+        newest = now.replace(hour=2, minute=0, second=0, microsecond=0)
+        if newest > now:
+            newest -= timedelta(days=1)
+    newest = _started_at(newest)
+    unknown = set(kw) - {"scale", "gzip_dump", "seed", "as_archive", "temp_root", "progress"}
+    if unknown:
+        raise TypeError(f"write_generations() got unexpected options: {', '.join(sorted(unknown))}")
+    options = {"scale": 1, "gzip_dump": False, "seed": 0, "as_archive": True, "temp_root": None, "progress": None}
+    options.update(kw)
+    written = []
+    with LocalPostgres(run_id=new_run_id(), superuser=PG_USER, temp_root=options["temp_root"]) as pg:
+        for night in range(count):
+            written.append(_write_one(Path(out_dir), pg, started=newest - timedelta(days=night),
+                                      defect=chosen if night == 0 else None, **options))
+    return written
+
+
+def _check_options(chosen: _Defect | None, name: str | None, as_archive: bool, scale: int) -> None:
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1, got {scale}")
+    if chosen is not None and chosen.archive is not None and not as_archive:
+        raise ValueError(f"defect {name!r} damages the .tar.gz, so it needs as_archive=True")
+
+
+def _started_at(when: datetime | None) -> datetime:
+    if when is None:
+        return (datetime.now(timezone.utc) - timedelta(hours=1)).replace(microsecond=0)
+    if when.tzinfo is None:
+        raise ValueError("when must be timezone-aware (UTC), e.g. datetime(..., tzinfo=timezone.utc)")
+    return when.astimezone(timezone.utc).replace(microsecond=0)
+
+
+# --- one backup ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything one backup is made from."""
+
+    seed: int
+    started: datetime          # when backup-production.sh ran: the name, the Backup ID
+    counts: data.SampleCounts
+    plan: _Plan
+    gzip_dump: bool
+    scale: int
+
+    @property
+    def backup_id(self) -> str:
+        return f"{self.started:%Y%m%d_%H%M%S}"
+
+    @property
+    def finished(self) -> datetime:
+        """backup_info.txt's date is taken after the dumps, a few seconds after the Backup ID."""
+        return self.started + timedelta(seconds=4 + math.ceil(2 * math.sqrt(self.scale)))
+
+
+def _write_one(out_dir: Path, pg: LocalPostgres, *, started: datetime, defect: _Defect | None, scale: int,
+               gzip_dump: bool, seed: int, as_archive: bool, temp_root: Path | None,
+               progress: Callable[[str], None] | None) -> Path:
+    plan = defect.plan if defect is not None else _Plan()
+    job = _Job(seed=seed, started=started - plan.age, counts=data.SampleCounts.for_scale(scale, tiny=plan.tiny),
+               plan=plan, gzip_dump=gzip_dump, scale=scale)
+    say = progress if progress is not None else (lambda _message: None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / (f"backup_{job.backup_id}.tar.gz" if as_archive else f"backup_{job.backup_id}")
+    if not as_archive and target.exists():
+        raise HarnessError("a backup folder of that name already exists", where=str(target),
+                           fix="remove it or choose another --when / output folder")
+    work = Path(tempfile.mkdtemp(prefix=".grimoire-drill-sample-", dir=temp_root if temp_root is not None else out_dir))
+    try:
+        root = work / f"backup_{job.backup_id}"
+        for part in ("mongodb", "postgresql", "uploads"):
+            (root / part).mkdir(parents=True)
+        say(f"backup_{job.backup_id}: MongoDB dump")
+        _write_mongodump(root, job)
+        say(f"backup_{job.backup_id}: PostgreSQL dumps")
+        _write_postgres(root / "postgresql", job, pg)
+        say(f"backup_{job.backup_id}: uploads")
+        _write_uploads(root / "uploads", job)
+        _write_backup_info(root, job)
+        _stamp_times(root, job.finished)
+        if defect is not None and defect.tree is not None:
+            defect.tree(root)
+        if as_archive:
+            built = work / target.name
+            say(f"backup_{job.backup_id}: packing")
+            _pack(root, built)
+            if defect is not None and defect.archive is not None:
+                defect.archive(built)
+            done_at = datetime.now(timezone.utc) if plan.age else job.finished
+            os.utime(built, (done_at.timestamp(), done_at.timestamp()))
+        else:
+            built = root
+        _move_into_place(built, target)
+        return target
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _move_into_place(built: Path, target: Path) -> None:
+    """Atomic when the temp dir shares the output's filesystem (the default); a copy otherwise."""
+    try:
+        os.replace(built, target)
+    except OSError:
+        shutil.move(str(built), str(target))
+
+
+def _write_backup_info(root: Path, job: _Job) -> None:
+    """backup_info.txt exactly as backup-production.sh's heredoc writes it (date's %Z is UTC here)."""
+    (root / "backup_info.txt").write_text(
+        "Le Grimoire - Production Backup\n"
+        "================================\n"
+        "\n"
+        f"Backup Date: {job.finished:%Y-%m-%d %H:%M:%S} UTC\n"
+        f"Backup ID: {job.backup_id}\n"
+        "Environment: production\n"
+        f"Host: {HOST}\n"
+        "\n"
+        "Contents:\n"
+        "---------\n"
+        "- MongoDB dump (BSON format)\n"
+        "- PostgreSQL dump (custom format)\n"
+        "- PostgreSQL SQL dump (text format)\n"
+        "- Uploaded files\n"
+        "- Recipes JSON export\n"
+        "- Ingredients JSON export\n"
+        "\n"
+        "Restore Instructions:\n"
+        "---------------------\n"
+        "See docs/operations/BACKUP_RESTORE.md for restore procedures\n"
+        "\n"
+        "To restore on a new environment:\n"
+        "1. Copy this backup directory to the target server\n"
+        f"2. Run: scripts/restore-backup.sh backup_{job.backup_id}\n"
+        "\n"
+        "To restore specific components:\n"
+        "- MongoDB: mongorestore --uri=<MONGODB_URL> mongodb/\n"
+        "- PostgreSQL: pg_restore -U <user> -d <database> postgresql/database.backup\n"
+        "- Uploads: cp -r uploads/* /path/to/le-grimoire/backend/uploads/\n"
+    )
+
+
+def _stamp_times(root: Path, moment: datetime) -> None:
+    """Dump files and folders carry the backup's time; uploaded files keep their own (docker cp keeps them)."""
+    stamp = moment.timestamp()
+    uploads = root / "uploads"
+    for path in [root, *root.rglob("*")]:
+        if path.is_dir() or uploads not in path.parents:
+            os.utime(path, (stamp, stamp))
+
+
+def _pack(root: Path, archive: Path) -> None:
+    """``tar -czf backup_<id>.tar.gz backup_<id>``: one top folder, owned by the backup account."""
+    uid, user = ARCHIVE_OWNER
+
+    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = uid
+        info.uname = info.gname = user
+        return info
+
+    with tarfile.open(archive, "w:gz", compresslevel=6, format=tarfile.GNU_FORMAT) as tar:
+        tar.add(root, arcname=root.name, recursive=True, filter=owned)
+
+
+# --- MongoDB: mongodump --out ---------------------------------------------------------------------------
+
+@contextmanager
+def _dump_output(path: Path, zipped: bool) -> Iterator[IO[bytes]]:
+    """A dump file as mongodump writes it: plain, or gzip without name and mtime (Go's gzip writer)."""
+    with ExitStack() as stack:
+        raw = stack.enter_context(open(path if not zipped else path.with_name(path.name + ".gz"), "wb"))
+        if zipped:
+            yield stack.enter_context(gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0))
+        else:
+            yield raw
+
+
+def _write_mongodump(root: Path, job: _Job) -> None:
+    mongo = root / "mongodb"
+    app = mongo / MONGO_DB
+    admin = mongo / "admin"
+    app.mkdir()
+    admin.mkdir()
+    seed, counts, when = job.seed, job.counts, job.started
+    exports = {"recipes": root / "recipes_export.json", "ingredients": root / "ingredients_export.json"}
+
+    def ingredients() -> Iterator[dict]:
+        for index in range(counts.ingredients):
+            yield data.ingredient_doc(seed, index, counts, when, duplicate_off_id=job.plan.duplicate_off_id)
+
+    def recipes() -> Iterator[dict]:
+        for index in range(counts.recipes):
+            yield data.recipe_doc(seed, data.recipe_facts(seed, index, counts, when))
+
+    def categories() -> Iterator[dict]:
+        for index in range(counts.categories):
+            yield data.category_doc(seed, index, counts, when)
+
+    _write_collection(app, "ingredients", ingredients(), job, export=(exports["ingredients"], data.ingredient_export))
+    _write_collection(app, "recipes", recipes(), job, export=(exports["recipes"], data.recipe_export))
+    _write_collection(app, "categories", categories(), job)
+    _write_collection(admin, "system.version", iter(data.system_version_docs()), job)
+    with _dump_output(mongo / "prelude.json", job.gzip_dump) as out:
+        out.write(json.dumps({"ServerVersion": MONGO_SERVER_VERSION, "ToolVersion": MONGO_TOOLS_VERSION},
+                             separators=(",", ":")).encode())
+
+
+def _write_collection(db_dir: Path, name: str, docs: Iterable[dict], job: _Job,
+                      export: tuple[Path, Callable[[dict], dict]] | None = None) -> int:
+    """``<name>.bson`` (documents back to back), ``<name>.metadata.json``, and optionally the JSON export."""
+    written = 0
+    with ExitStack() as stack:
+        out = stack.enter_context(_dump_output(db_dir / f"{name}.bson", job.gzip_dump))
+        exporter = stack.enter_context(_JsonArrayWriter(export[0])) if export is not None else None
+        for doc in docs:
+            out.write(bson.encode(doc))
+            if exporter is not None:
+                exporter.add(export[1](doc))
+            written += 1
+    with _dump_output(db_dir / f"{name}.metadata.json", job.gzip_dump) as out:
+        out.write(collection_metadata(db_dir.name, name, job.seed).encode())
+    return written
+
+
+def collection_metadata(db: str, collection: str, seed: int) -> str:
+    """``<coll>.metadata.json`` as mongodump 100.x writes it: canonical Extended JSON, compact."""
+    indexes = [SON([("v", 2), ("key", SON([("_id", 1)])), ("name", "_id_")])]
+    if db == MONGO_DB:
+        for coll, key, unique in MONGO_INDEXES:
+            if coll != collection:
+                continue
+            spec = SON([("v", 2), ("key", SON(list(key))), ("name", "_".join(f"{f}_{d}" for f, d in key))])
+            if unique:
+                spec["unique"] = True
+            spec["background"] = True
+            indexes.append(spec)
+    meta = SON([("indexes", indexes), ("uuid", data.det_uuid(seed, f"collection:{db}.{collection}", 0).hex),
+                ("collectionName", collection), ("type", "collection")])
+    return json_util.dumps(meta, json_options=json_util.CANONICAL_JSON_OPTIONS, separators=(",", ":"),
+                           ensure_ascii=False)
+
+
+class _JsonArrayWriter:
+    """``json.dump(items, f, indent=2, ensure_ascii=False, default=str)``, one item at a time."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._handle: IO[str] | None = None
+        self._count = 0
+
+    def __enter__(self) -> "_JsonArrayWriter":
+        self._handle = open(self._path, "w", encoding="utf-8")
+        return self
+
+    def add(self, item: dict) -> None:
+        assert self._handle is not None
+        text = json.dumps(item, indent=2, ensure_ascii=False, default=str)
+        self._handle.write(("[\n" if self._count == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
+        self._count += 1
+
+    def __exit__(self, *exc) -> None:
+        assert self._handle is not None
+        self._handle.write("\n]" if self._count else "[]")
+        self._handle.close()
+
+
+def _drop_last_json_array_element(path: Path) -> None:
+    """Remove the last element of a file _JsonArrayWriter wrote, reading only its tail."""
+    separator = b"\n  },\n  {\n"
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        window = 1 << 16
+        while True:
+            start = max(size - window, 0)
+            handle.seek(start)
+            tail = handle.read()
+            found = tail.rfind(separator)
+            if found >= 0:
+                handle.seek(start + found)
+                handle.truncate()
+                handle.write(b"\n  }\n]")
+                return
+            if start == 0:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(b"[]")
+                return
+            window *= 4
+
+
+# --- PostgreSQL: pg_dump of a real database ----------------------------------------------------------------
+
+def _write_postgres(out: Path, job: _Job, pg: LocalPostgres) -> None:
+    pg.drop_database(PG_DB)
+    pg.create_database(PG_DB)
+    with psycopg.connect(pg.conninfo(PG_DB)) as conn:
+        conn.execute(data.INIT_SQL)
+        conn.execute(data.MIGRATED_SQL)
+        _load_rows(conn, job)
+        if job.plan.search_path_trap:
+            conn.execute(data.SEARCH_PATH_TRAP_SQL)
+        conn.commit()
+    with psycopg.connect(pg.conninfo(PG_DB), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    for args, name in ((["-F", "c", "-b", "-f", "{out}", PG_DB], "database.backup"), (["-f", "{out}", PG_DB], "database.sql")):
+        done = pg.run_tool("pg_dump", args, {"out": out / name})
+        if not done.ok:
+            raise HarnessError(f"pg_dump failed: {done.stderr.strip()[-300:]}", where=str(out / name),
+                               fix="check the PostgreSQL client tools and free disk space")
+
+
+def _copy(conn: psycopg.Connection, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _load_rows(conn: psycopg.Connection, job: _Job) -> None:
+    seed, counts, when = job.seed, job.counts, job.started
+
+    def recipe_facts() -> Iterator[data.RecipeFacts]:
+        for index in range(counts.recipes):
+            yield data.recipe_facts(seed, index, counts, when)
+
+    _copy(conn, "users", data.USER_COLUMNS, (data.user_row(seed, i, when) for i in range(counts.users)))
+    _copy(conn, "recipes", data.RECIPE_COLUMNS, (data.recipe_row(seed, facts) for facts in recipe_facts()))
+    _copy(conn, "recipe_tags", data.TAG_COLUMNS,
+          (row for facts in recipe_facts() for row in data.recipe_tag_rows(seed, facts)))
+    _copy(conn, "grocery_stores", data.STORE_COLUMNS, data.store_rows(seed, when))
+    _copy(conn, "grocery_specials", data.SPECIAL_COLUMNS,
+          (data.special_row(seed, i, when) for i in range(counts.grocery_specials)))
+    _copy(conn, "shopping_lists", data.LIST_COLUMNS,
+          (data.shopping_list_row(seed, i, counts, when) for i in range(counts.shopping_lists)))
+    _copy(conn, "shopping_list_items", data.ITEM_COLUMNS,
+          (row for i in range(counts.shopping_lists) for row in data.shopping_item_rows(seed, i, counts, when)))
+    _copy(conn, "favorites", data.FAVORITE_COLUMNS,
+          (row for u in range(counts.users) for row in data.favorite_rows(seed, u, counts, when)))
+    _copy(conn, "ocr_jobs", data.OCR_COLUMNS,
+          (data.ocr_job_row(seed, i, counts, when) for i in range(counts.ocr_jobs)))
+
+
+# --- uploads ---------------------------------------------------------------------------------------------
+
+def _write_uploads(uploads: Path, job: _Job) -> None:
+    """Every recipe photo its image_url names, plus uploads no recipe references."""
+    seed, counts = job.seed, job.counts
+    recipes_dir = uploads / "recipes"
+    for index in range(counts.recipes):
+        ext = counts.recipe_image_ext(index)
+        if ext is None:
+            continue
+        facts = data.recipe_facts(seed, index, counts, job.started)
+        assert facts.image_url is not None
+        path = uploads.parent / facts.image_url.removeprefix("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.photo_bytes(seed, "recipe", index, ext))
+        os.utime(path, (facts.created_at.timestamp(), facts.created_at.timestamp()))
+    recipes_dir.mkdir(exist_ok=True)
+    for k, name in enumerate(data.other_upload_names(seed, counts)):
+        path = uploads / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.photo_bytes(seed, "other", k, "jpg"))
+        uploaded = job.started - timedelta(days=3 + 11 * k % 200, minutes=37 * k % 1440)
+        os.utime(path, (uploaded.timestamp(), uploaded.timestamp()))
