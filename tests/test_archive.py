@@ -1,0 +1,494 @@
+"""archive.py on real files: locating by name, the single pass, and archives that attack the host."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from grimoire_drill.archive import (
+    Limits,
+    extract,
+    find_backups,
+    locate,
+    parse_backup_name,
+    read_backup_info,
+    tree_digest,
+)
+from grimoire_drill.errors import DrillFailure, HarnessError
+
+NAME = "backup_20261124_020000"
+PASSPHRASE = "correct horse battery staple"
+
+BACKUP_INFO = f"""Le Grimoire - Production Backup
+================================
+
+Backup Date: 2026-11-24 02:00:00 UTC
+Backup ID: 20261124_020000
+Environment: production
+Host: grimoire-prod-1
+
+Contents:
+---------
+- MongoDB dump (BSON format)
+
+To restore specific components:
+- MongoDB: mongorestore --uri=<MONGODB_URL> mongodb/
+2. Run: scripts/restore-backup.sh {NAME}
+"""
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def file_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    return info, data
+
+
+def dir_member(name: str) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = 0o755
+    return info, None
+
+
+def link_member(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    return info, None
+
+
+def tar_bytes(members) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buffer.getvalue()
+
+
+def write_archive(path: Path, members) -> Path:
+    path.write_bytes(gzip.compress(tar_bytes(members)))
+    return path
+
+
+def good_members(name: str = NAME):
+    return [
+        dir_member(name),
+        file_member(f"{name}/backup_info.txt", BACKUP_INFO.encode()),
+        dir_member(f"{name}/mongodb/legrimoire"),
+        file_member(f"{name}/mongodb/legrimoire/recipes.bson", os.urandom(20_000)),
+        file_member(f"{name}/uploads/recipes/a.jpg", os.urandom(5_000)),
+        link_member(f"{name}/uploads/latest.jpg", "recipes/a.jpg"),
+        link_member(f"{name}/uploads/copy.jpg", f"{name}/uploads/recipes/a.jpg", tarfile.LNKTYPE),
+    ]
+
+
+def snapshot(folder: Path, exclude: Path) -> dict[str, bytes | str]:
+    """Everything under folder except exclude: path -> content (files) or link target."""
+    seen: dict[str, bytes | str] = {}
+    for path in sorted(folder.rglob("*")):
+        if path == exclude or exclude in path.parents:
+            continue
+        if path.is_symlink():
+            seen[str(path)] = os.readlink(path)
+        elif path.is_file():
+            seen[str(path)] = path.read_bytes()
+        else:
+            seen[str(path)] = "dir"
+    return seen
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> dict[str, Path]:
+    """backups/ (input), dest/ (extraction) and outside/ (must stay untouched)."""
+    paths = {name: tmp_path / name for name in ("backups", "dest", "outside")}
+    for path in paths.values():
+        path.mkdir()
+    (paths["outside"] / "secret.txt").write_text("do not touch")
+    return paths
+
+
+# --------------------------------------------------------------------------- locating
+
+
+def test_parse_backup_name_reads_timestamp_as_utc():
+    assert parse_backup_name(NAME) == ("20261124_020000", datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
+    assert parse_backup_name(f"{NAME}.tar.gz")[0] == "20261124_020000"
+    assert parse_backup_name(f"{NAME}.tar.gz.gpg")[0] == "20261124_020000"
+
+
+@pytest.mark.parametrize("name", ["backup_latest", "backup_20261324_020000", "backup_20261124_250000",
+                                  "backup_2026112_020000", "xbackup_20261124_020000", f"{NAME}.zip",
+                                  f"{NAME}.tar.gz.partial", ""])
+def test_parse_backup_name_rejects_other_names(name):
+    assert parse_backup_name(name) is None
+
+
+def test_find_backups_orders_by_name_not_mtime(workspace):
+    backups = workspace["backups"]
+    names = ["backup_20261122_020000", "backup_20261123_020000", "backup_20261124_020000"]
+    for age, name in enumerate(names):
+        path = write_archive(backups / f"{name}.tar.gz", good_members(name))
+        # Oldest name gets the newest mtime: a copy that reset mtimes must not fool us.
+        os.utime(path, (2_000_000_000 - age * 86_400, 2_000_000_000 - age * 86_400))
+    for stray in ["backup_latest.tar.gz", "notes.txt", "backup_20261399_000000.tar.gz",
+                  "backup_20261125_020000.tar.gz.partial", "backup_20261125_020000.zip"]:
+        (backups / stray).write_bytes(b"x")
+    (backups / "not_a_backup").mkdir()
+
+    found = find_backups(backups)
+
+    assert [ref.name for ref in found] == list(reversed(names))
+    assert all(ref.kind == "tar.gz" for ref in found)
+    assert found[0].size_bytes == (backups / f"{names[-1]}.tar.gz").stat().st_size
+    assert locate(backups).name == names[-1]
+
+
+def test_locate_prefers_the_archive_when_a_folder_of_the_same_backup_sits_beside_it(workspace):
+    backups = workspace["backups"]
+    write_archive(backups / f"{NAME}.tar.gz", good_members())
+    (backups / NAME).mkdir()
+    (backups / "backup_20261123_020000.tar.gz.gpg").write_bytes(b"older, encrypted")
+
+    kinds = [(ref.name, ref.kind) for ref in find_backups(backups)]
+
+    assert kinds == [(NAME, "tar.gz"), (NAME, "dir"), ("backup_20261123_020000", "tar.gz.gpg")]
+
+
+def test_locate_accepts_an_archive_or_a_backup_folder(workspace):
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    folder = workspace["backups"] / "backup_20261101_000000"
+    (folder / "mongodb").mkdir(parents=True)
+    (folder / "mongodb" / "x.bson").write_bytes(b"12345")
+
+    assert locate(archive).kind == "tar.gz"
+    assert locate(archive).path == archive
+    ref = locate(folder)
+    assert (ref.kind, ref.name, ref.size_bytes) == ("dir", "backup_20261101_000000", 5)
+
+
+def test_locate_fails_on_an_empty_folder(workspace):
+    (workspace["backups"] / "readme.txt").write_text("no backups yet")
+    with pytest.raises(DrillFailure, match="no backup_YYYYMMDD_HHMMSS archive in .*backups"):
+        locate(workspace["backups"])
+
+
+def test_locate_fails_on_a_missing_path(tmp_path):
+    with pytest.raises(DrillFailure, match="no such file or folder") as caught:
+        locate(tmp_path / "nowhere")
+    assert str(tmp_path / "nowhere") in str(caught.value)
+
+
+def test_locate_fails_on_a_misnamed_file(tmp_path):
+    path = tmp_path / "latest.tar.gz"
+    path.write_bytes(b"x")
+    with pytest.raises(DrillFailure, match="not a backup_YYYYMMDD_HHMMSS"):
+        locate(path)
+
+
+def test_read_backup_info_reads_only_key_value_lines(tmp_path):
+    (tmp_path / "backup_info.txt").write_text(BACKUP_INFO)
+    assert read_backup_info(tmp_path) == {
+        "Backup Date": "2026-11-24 02:00:00 UTC",
+        "Backup ID": "20261124_020000",
+        "Environment": "production",
+        "Host": "grimoire-prod-1",
+    }
+    assert read_backup_info(tmp_path / "absent") == {}
+
+
+# --------------------------------------------------------------------------- the single pass
+
+
+def test_extract_writes_the_tree_and_hashes_the_file(workspace):
+    members = good_members()
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", members)
+    calls: list[tuple[int, int]] = []
+
+    result = extract(locate(archive), workspace["dest"], progress=lambda done, total: calls.append((done, total)))
+
+    root = workspace["dest"] / NAME
+    assert result.root == root
+    assert result.sha256 == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert result.size_bytes == archive.stat().st_size
+    assert result.members == len(members)
+    assert result.bytes_extracted == len(BACKUP_INFO.encode()) + 20_000 + 5_000
+    expected = {info.name: data for info, data in members if data is not None}
+    for name, data in expected.items():
+        assert (workspace["dest"] / name).read_bytes() == data
+    assert (root / "uploads" / "latest.jpg").resolve() == (root / "uploads" / "recipes" / "a.jpg")
+    assert (root / "uploads" / "copy.jpg").stat().st_ino == (root / "uploads" / "recipes" / "a.jpg").stat().st_ino
+    assert read_backup_info(root)["Backup ID"] == "20261124_020000"
+    assert calls[-1] == (archive.stat().st_size, archive.stat().st_size)
+
+
+def test_extract_handles_a_real_gnu_tar_archive(workspace, tmp_path):
+    """The backup job runs ``tar -czf``; make one exactly that way."""
+    source = tmp_path / "src"
+    (source / NAME / "postgresql").mkdir(parents=True)
+    (source / NAME / "postgresql" / "database.sql").write_text("-- PostgreSQL database dump\n")
+    archive = workspace["backups"] / f"{NAME}.tar.gz"
+    subprocess.run(["tar", "-czf", str(archive), "-C", str(source), NAME], check=True)
+
+    result = extract(locate(archive), workspace["dest"])
+
+    assert (result.root / "postgresql" / "database.sql").read_text() == "-- PostgreSQL database dump\n"
+    assert result.sha256 == hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def test_extract_refuses_a_destination_that_already_holds_the_backup(workspace):
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    (workspace["dest"] / NAME).mkdir()
+    with pytest.raises(HarnessError, match="already holds"):
+        extract(locate(archive), workspace["dest"])
+
+
+def test_extract_fails_on_an_archive_without_the_backup_folder(workspace):
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", [])
+    with pytest.raises(DrillFailure, match=f"holds no {NAME}/ folder"):
+        extract(locate(archive), workspace["dest"])
+
+
+def outside_target(workspace) -> str:
+    return str(workspace["outside"] / "secret.txt")
+
+
+UNSAFE = {
+    "absolute path": lambda ws: ([file_member(str(ws["outside"] / "planted.txt"), b"evil")],
+                                 str(ws["outside"] / "planted.txt")),
+    "dot-dot": lambda ws: ([file_member(f"{NAME}/../../outside/planted.txt", b"evil")],
+                           f"{NAME}/../../outside/planted.txt"),
+    "symlink to /etc/passwd": lambda ws: ([link_member(f"{NAME}/passwd", "/etc/passwd"),
+                                           file_member(f"{NAME}/passwd", b"root::0:0::/:/bin/sh\n")],
+                                          f"{NAME}/passwd"),
+    "symlink escaping then written through": lambda ws: (
+        [link_member(f"{NAME}/up", "../../outside"), file_member(f"{NAME}/up/planted.txt", b"evil")],
+        f"{NAME}/up"),
+    "symlink chain escaping": lambda ws: (
+        [dir_member(f"{NAME}/sub"), link_member(f"{NAME}/sub/b", ".."),
+         link_member(f"{NAME}/a", "sub/b/../../outside"), file_member(f"{NAME}/a/planted.txt", b"evil")],
+        f"{NAME}/a"),
+    "symlink chain leaving the top folder": lambda ws: (
+        [dir_member(f"{NAME}/sub"), link_member(f"{NAME}/sub/b", ".."),
+         link_member(f"{NAME}/a", "sub/b/../elsewhere")],
+        f"{NAME}/a"),
+    "hardlink outside (absolute)": lambda ws: (
+        [link_member(f"{NAME}/h", outside_target(ws), tarfile.LNKTYPE),
+         file_member(f"{NAME}/h", b"overwritten")], f"{NAME}/h"),
+    "hardlink outside (relative)": lambda ws: (
+        [link_member(f"{NAME}/h", "../outside/secret.txt", tarfile.LNKTYPE),
+         file_member(f"{NAME}/h", b"overwritten")], f"{NAME}/h"),
+    "character device": lambda ws: ([_device(f"{NAME}/null", tarfile.CHRTYPE)], f"{NAME}/null"),
+    "block device": lambda ws: ([_device(f"{NAME}/sda", tarfile.BLKTYPE)], f"{NAME}/sda"),
+    "fifo": lambda ws: ([_device(f"{NAME}/pipe", tarfile.FIFOTYPE)], f"{NAME}/pipe"),
+    "second top folder": lambda ws: ([file_member("backup_20990101_000000/x", b"x")],
+                                     "backup_20990101_000000/x"),
+    "duplicate member": lambda ws: ([file_member(f"{NAME}/twice.txt", b"a"),
+                                     file_member(f"{NAME}/twice.txt", b"b")], f"{NAME}/twice.txt"),
+    "file over a symlink": lambda ws: ([link_member(f"{NAME}/ok", "backup_info.txt"),
+                                        file_member(f"{NAME}/ok", b"b")], f"{NAME}/ok"),
+    "decompression bomb": lambda ws: ([file_member(f"{NAME}/zeros.bin", bytes(24 * 1024 * 1024))],
+                                      f"{NAME}/zeros.bin"),
+}
+
+
+def _device(name: str, kind: bytes) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.devmajor, info.devminor = 1, 3
+    return info, None
+
+
+@pytest.mark.parametrize("case", sorted(UNSAFE))
+def test_unsafe_member_fails_naming_it_and_writes_nothing_outside(case, workspace, tmp_path):
+    evil, member_name = UNSAFE[case](workspace)
+    members = [dir_member(NAME), file_member(f"{NAME}/backup_info.txt", BACKUP_INFO.encode()), *evil]
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", members)
+    before = snapshot(tmp_path, exclude=workspace["dest"])
+    passwd_before = Path("/etc/passwd").read_bytes()
+
+    with pytest.raises(DrillFailure) as caught:
+        extract(locate(archive), workspace["dest"])
+
+    assert f"unsafe member {member_name!r}" in str(caught.value)
+    assert str(archive) in str(caught.value)
+    assert snapshot(tmp_path, exclude=workspace["dest"]) == before
+    assert Path("/etc/passwd").read_bytes() == passwd_before
+    assert not (workspace["outside"] / "planted.txt").exists()
+    root = workspace["dest"] / NAME
+    for suffix in ("passwd", "h", "null", "sda", "pipe", "zeros.bin", "up", "a"):
+        assert not os.path.lexists(root / suffix)
+
+
+@pytest.mark.parametrize(("limits", "reason"), [
+    (Limits(max_member_bytes=10_000), "over the 10000-byte limit"),
+    (Limits(max_total_bytes=20_000), "expands past 20000 bytes"),
+    (Limits(max_members=3), "more than 3 members"),
+    (Limits(max_ratio=0.5, ratio_floor_bytes=0), "decompression bomb"),
+])
+def test_limits_fail_naming_the_member(limits, reason, workspace):
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    with pytest.raises(DrillFailure, match=reason) as caught:
+        extract(locate(archive), workspace["dest"], limits=limits)
+    assert "unsafe member 'backup_20261124_020000/" in str(caught.value)
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.999])
+def test_truncated_archive_fails(keep, workspace):
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    data = archive.read_bytes()
+    archive.write_bytes(data[: int(len(data) * keep)])
+
+    with pytest.raises(DrillFailure, match=r"archive is truncated or corrupt at byte \d+") as caught:
+        extract(locate(archive), workspace["dest"])
+    assert "re-copy the archive" in str(caught.value)
+
+
+def test_tar_cut_at_a_member_boundary_then_gzipped_fails(workspace):
+    """tar killed mid-way while gzip finished cleanly: valid gzip, tar without its end marker."""
+    first = tar_bytes(good_members()[:2])
+    cut = first.rstrip(b"\0")  # drop the end-of-archive blocks (and the last member's padding)
+    cut += b"\0" * (-len(cut) % 512)
+    archive = workspace["backups"] / f"{NAME}.tar.gz"
+    archive.write_bytes(gzip.compress(cut))
+
+    with pytest.raises(DrillFailure, match="without its end-of-archive marker"):
+        extract(locate(archive), workspace["dest"])
+
+
+def test_flipped_byte_fails(workspace):
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DrillFailure, match="truncated or corrupt"):
+        extract(locate(archive), workspace["dest"])
+
+
+def test_trailing_garbage_fails(workspace):
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    with archive.open("ab") as handle:
+        handle.write(b"this is not gzip")
+    with pytest.raises(DrillFailure, match="truncated or corrupt"):
+        extract(locate(archive), workspace["dest"])
+
+
+def test_disk_full_is_a_harness_error_naming_dest(workspace, tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members()
+                                + [file_member(f"{NAME}/big.bin", os.urandom(200_000))])
+        with pytest.raises(HarnessError, match="disk full while extracting into") as caught:
+            extract(locate(archive), small)
+        assert str(small) in str(caught.value)
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+# --------------------------------------------------------------------------- encrypted archives
+
+
+@pytest.fixture
+def encrypt(tmp_path_factory):
+    """Encrypt like an operator would, in a throwaway GNUPGHOME whose agent is stopped after."""
+    if shutil.which("gpg") is None:
+        pytest.skip("gpg not installed")
+    home = tmp_path_factory.mktemp("gh")
+    home.chmod(0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+
+    def run(source: Path, passphrase: str) -> Path:
+        target = source.with_name(source.name + ".gpg")
+        subprocess.run(["gpg", "--batch", "--symmetric", "--cipher-algo", "AES256", "--passphrase-fd", "0",
+                        "--pinentry-mode", "loopback", "-o", str(target), str(source)],
+                       input=passphrase.encode(), env=env, check=True, capture_output=True)
+        source.unlink()
+        return target
+
+    yield run
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True)
+
+
+def test_gpg_round_trip_hashes_the_encrypted_file(workspace, encrypt):
+    archive = encrypt(write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members()), PASSPHRASE)
+    ref = locate(workspace["backups"])
+    assert (ref.kind, ref.path) == ("tar.gz.gpg", archive)
+
+    result = extract(ref, workspace["dest"], passphrase=PASSPHRASE)
+
+    assert result.sha256 == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert result.size_bytes == archive.stat().st_size
+    assert (result.root / "backup_info.txt").read_text() == BACKUP_INFO
+    assert sorted(p.name for p in workspace["dest"].iterdir()) == [NAME]  # scratch gpg home removed
+
+
+def test_gpg_wrong_passphrase_fails_with_gpgs_reason_and_no_secret(workspace, encrypt):
+    encrypt(write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members()), PASSPHRASE)
+    wrong = "not the passphrase 12345"
+
+    with pytest.raises(DrillFailure, match="gpg could not decrypt the archive") as caught:
+        extract(locate(workspace["backups"]), workspace["dest"], passphrase=wrong)
+
+    message = str(caught.value)
+    assert "Bad session key" in message or "decryption failed" in message
+    assert wrong not in message and PASSPHRASE not in message
+    assert not (workspace["dest"] / NAME).exists()
+
+
+def test_gpg_truncated_archive_fails(workspace, encrypt):
+    archive = encrypt(write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members()), PASSPHRASE)
+    archive.write_bytes(archive.read_bytes()[:-2000])
+    with pytest.raises(DrillFailure):
+        extract(locate(workspace["backups"]), workspace["dest"], passphrase=PASSPHRASE)
+
+
+def test_gpg_archive_without_passphrase_is_a_usage_error(workspace, encrypt):
+    encrypt(write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members()), PASSPHRASE)
+    with pytest.raises(HarnessError, match="no passphrase was given"):
+        extract(locate(workspace["backups"]), workspace["dest"])
+
+
+# --------------------------------------------------------------------------- extracted folders
+
+
+def test_folder_backup_is_used_in_place_with_a_tree_digest(workspace, tmp_path):
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    extracted = extract(locate(archive), workspace["dest"])
+    copy = tmp_path / "copies" / NAME
+    shutil.copytree(extracted.root, copy, symlinks=True)
+    os.utime(copy / "backup_info.txt", (1, 1))
+
+    in_place = extract(locate(copy), tmp_path / "unused")
+
+    assert in_place.root == copy
+    assert not (tmp_path / "unused").exists()
+    assert in_place.sha256 == tree_digest(extracted.root)[0]
+    files = [path for path in copy.rglob("*") if path.is_file() and not path.is_symlink()]
+    assert in_place.bytes_extracted == sum(path.stat().st_size for path in files)
+    (copy / "uploads" / "recipes" / "a.jpg").write_bytes(b"changed")
+    assert extract(locate(copy), tmp_path / "unused").sha256 != in_place.sha256
+
+
+def test_folder_backup_with_an_escaping_symlink_fails(tmp_path):
+    folder = tmp_path / NAME
+    folder.mkdir()
+    (folder / "passwd").symlink_to("/etc/passwd")
+    with pytest.raises(DrillFailure, match="symlink 'passwd' points outside the backup"):
+        extract(locate(folder), tmp_path / "unused")
