@@ -41,7 +41,8 @@ def append_history(summary: dict[str, Any], path: str | os.PathLike[str]) -> dic
     """Append this run's record as one JSON line; return the record written.
 
     If the file ends in a torn line (no final newline), the record starts with a newline so it
-    lands on a line of its own rather than being glued to the debris.
+    lands on a line of its own rather than being glued to the debris. (Seeing another run's
+    write in flight can add a spare blank line; readers skip blank lines.)
     """
     target = Path(path)
     line = json.dumps(history_record(summary), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
