@@ -175,7 +175,8 @@ def _truncate_pg_dump(root: Path) -> None:
 
 
 def _corrupt_pg_dump(root: Path) -> None:
-    _overwrite_middle(root / "postgresql" / "database.backup", 512)
+    """Garble the table data near the end; the header and TOC at the front still read fine."""
+    _overwrite_at(root / "postgresql" / "database.backup", 0.8, 512)
 
 
 def _remove_pg_dumps(root: Path) -> None:
@@ -190,13 +191,14 @@ def _truncate_archive(archive: Path) -> None:
 
 
 def _corrupt_archive(archive: Path) -> None:
-    _overwrite_middle(archive, 4096)
+    """Garble the deflate stream early, where the dumps are (the photos later are nearly stored)."""
+    _overwrite_at(archive, 0.05, 4096)
 
 
-def _overwrite_middle(path: Path, length: int) -> None:
-    """Replace bytes in the middle of a file by a fixed pattern (what a bad disk sector does)."""
+def _overwrite_at(path: Path, where: float, length: int) -> None:
+    """Flip the bits of ``length`` bytes at fraction ``where`` of a file (what a bad disk sector does)."""
     size = path.stat().st_size
-    start = max(size // 2 - length // 2, 0)
+    start = max(int(size * where) - length // 2, 0)
     with path.open("r+b") as handle:
         handle.seek(start)
         original = handle.read(length)
@@ -250,6 +252,42 @@ def _defect(name: str | None) -> _Defect | None:
 
 # --- public API -------------------------------------------------------------------------------------
 
+class SampleWriter:
+    """Writes any number of samples with one throwaway PostgreSQL cluster (initdb once, not per sample).
+
+    ``with SampleWriter() as writer: writer.write(out_dir, defect="missing-index")``
+    """
+
+    def __init__(self, *, temp_root: Path | None = None, progress: Callable[[str], None] | None = None):
+        self._temp_root = temp_root
+        self._progress = progress
+        self._pg: LocalPostgres | None = None
+
+    def __enter__(self) -> "SampleWriter":
+        pg = LocalPostgres(run_id=new_run_id(), superuser=PG_USER, temp_root=self._temp_root)
+        self._pg = pg.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pg is not None:
+            self._pg.__exit__(*exc)
+            self._pg = None
+
+    def write(self, out_dir: Path, *, when: datetime | None = None, defect: str | None = None, scale: int = 1,
+              gzip_dump: bool = False, seed: int = 0, as_archive: bool = True) -> Path:
+        """One backup in ``out_dir``: ``backup_<id>.tar.gz``, or the ``backup_<id>`` folder."""
+        if self._pg is None:
+            raise RuntimeError("use SampleWriter inside a with block")
+        chosen = _defect(defect)
+        if scale < 1:
+            raise ValueError(f"scale must be >= 1, got {scale}")
+        if chosen is not None and chosen.archive is not None and not as_archive:
+            raise ValueError(f"defect {defect!r} damages the .tar.gz, so it needs as_archive=True")
+        return _write_one(Path(out_dir), self._pg, started=_started_at(when), defect=chosen, scale=scale,
+                          gzip_dump=gzip_dump, seed=seed, as_archive=as_archive, temp_root=self._temp_root,
+                          progress=self._progress)
+
+
 def write_sample(out_dir: Path, *, when: datetime | None = None, defect: str | None = None, scale: int = 1,
                  gzip_dump: bool = False, seed: int = 0, as_archive: bool = True,
                  temp_root: Path | None = None, progress: Callable[[str], None] | None = None) -> Path:
@@ -257,49 +295,34 @@ def write_sample(out_dir: Path, *, when: datetime | None = None, defect: str | N
 
     ``when`` (aware) is when backup-production.sh started: it names the backup. Defaults to an hour ago.
     """
-    chosen = _defect(defect)
-    _check_options(chosen, defect, as_archive, scale)
-    started = _started_at(when)
-    with LocalPostgres(run_id=new_run_id(), superuser=PG_USER, temp_root=temp_root) as pg:
-        return _write_one(Path(out_dir), pg, started=started, defect=chosen, scale=scale, gzip_dump=gzip_dump,
-                          seed=seed, as_archive=as_archive, temp_root=temp_root, progress=progress)
+    _defect(defect)  # fail on a bad name before starting PostgreSQL
+    with SampleWriter(temp_root=temp_root, progress=progress) as writer:
+        return writer.write(out_dir, when=when, defect=defect, scale=scale, gzip_dump=gzip_dump, seed=seed,
+                            as_archive=as_archive)
 
 
 def write_generations(out_dir: Path, *, count: int, newest: datetime | None = None, defect: str | None = None,
-                      **kw) -> list[Path]:
-    """A nightly series (02:00 UTC, one per day), newest first; ``defect`` applies to the newest only.
+                      temp_root: Path | None = None, progress: Callable[[str], None] | None = None,
+                      **write_options) -> list[Path]:
+    """A nightly series (02:00 UTC, one a day), newest first; ``defect`` applies to the newest only.
 
-    ``newest`` defaults to the last 02:00 UTC that is past. One PostgreSQL cluster serves every night.
+    ``newest`` defaults to the last 02:00 UTC that is past; ``write_options`` are SampleWriter.write's.
     """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     chosen = _defect(defect)
-    scale = kw.get("scale", 1)
-    _check_options(chosen, defect, kw.get("as_archive", True), scale)
+    # A stale newest backup means the nights stopped: the older ones move back with it.
+    stopped = chosen.plan.age if chosen is not None else timedelta(0)
     if newest is None:
         now = datetime.now(timezone.utc)
         newest = now.replace(hour=2, minute=0, second=0, microsecond=0)
         if newest > now:
             newest -= timedelta(days=1)
     newest = _started_at(newest)
-    unknown = set(kw) - {"scale", "gzip_dump", "seed", "as_archive", "temp_root", "progress"}
-    if unknown:
-        raise TypeError(f"write_generations() got unexpected options: {', '.join(sorted(unknown))}")
-    options = {"scale": 1, "gzip_dump": False, "seed": 0, "as_archive": True, "temp_root": None, "progress": None}
-    options.update(kw)
-    written = []
-    with LocalPostgres(run_id=new_run_id(), superuser=PG_USER, temp_root=options["temp_root"]) as pg:
-        for night in range(count):
-            written.append(_write_one(Path(out_dir), pg, started=newest - timedelta(days=night),
-                                      defect=chosen if night == 0 else None, **options))
-    return written
-
-
-def _check_options(chosen: _Defect | None, name: str | None, as_archive: bool, scale: int) -> None:
-    if scale < 1:
-        raise ValueError(f"scale must be >= 1, got {scale}")
-    if chosen is not None and chosen.archive is not None and not as_archive:
-        raise ValueError(f"defect {name!r} damages the .tar.gz, so it needs as_archive=True")
+    with SampleWriter(temp_root=temp_root, progress=progress) as writer:
+        return [writer.write(out_dir, when=newest - timedelta(days=night) - (stopped if night else timedelta(0)),
+                             defect=defect if night == 0 else None, **write_options)
+                for night in range(count)]
 
 
 def _started_at(when: datetime | None) -> datetime:
