@@ -1,0 +1,453 @@
+"""Read what a backup holds without any database server: mongodump trees, JSON exports, pg dumps.
+
+Why readers of our own: no MongoDB server or ``mongorestore`` may exist where the drill runs,
+and a restore that silently stops at a torn document would report a smaller count as if it
+were the truth. So every reader here either returns data that is really whole, or raises a
+one-line :class:`DrillFailure` naming the file; and every reader streams, because dumps can
+be larger than memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote
+
+import bson
+from bson import json_util
+from bson.codec_options import CodecOptions, DatetimeConversion
+from bson.errors import BSONError
+
+from grimoire_drill.errors import DrillFailure
+
+CHUNK = 1024 * 1024
+# BSON's 16 MiB document limit plus the 16 KiB the server allows itself for internal documents.
+MAX_BSON_BYTES = 16 * 1024 * 1024 + 16 * 1024
+MAX_EXPORT_ELEMENT_CHARS = 64 * 1024 * 1024
+# A scalar ending this close to the end of the buffer might continue in the next chunk.
+LOOKAHEAD_CHARS = 64
+PG_HEAD_BYTES = 64 * 1024
+PG_CUSTOM_FORMAT = 1  # pg_backup.h: archCustom
+
+# Dates beyond Python's datetime range are valid BSON; decode them as DatetimeMS, not as errors.
+VALIDATING_CODEC = CodecOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, BSONError)
+# Longest first: "x.metadata.json.gz" must not be taken for a collection "x.metadata.json".
+DUMP_SUFFIXES = ((".metadata.json.gz", "metadata"), (".metadata.json", "metadata"),
+                 (".bson.gz", "bson"), (".bson", "bson"))
+
+FIX_MONGODUMP = "re-run mongodump for this backup, or re-copy the archive"
+FIX_EXPORT = "re-run the JSON export (mongoexport --jsonArray), or re-copy the archive"
+FIX_PG_DUMP = "re-run pg_dump -F c -b (or plain pg_dump for database.sql), or re-copy the archive"
+
+WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """One index as mongodump recorded it; ``options`` is the rest of the spec (``v``, ``sparse``…)."""
+
+    name: str
+    key: tuple[tuple[str, int | str], ...]
+    unique: bool
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CollectionDump:
+    """One collection's files in a mongodump tree. ``bson_path`` is None for views."""
+
+    database: str
+    name: str
+    bson_path: Path | None
+    metadata_path: Path | None
+    gzipped: bool
+    indexes: tuple[IndexSpec, ...]
+    uuid: str | None
+
+
+# --------------------------------------------------------------------------- mongodump
+
+
+def scan_mongodump(root: Path) -> dict[str, dict[str, CollectionDump]]:
+    """database -> collection -> files, for a ``mongodump --out`` folder (``backup/mongodb``).
+
+    Top-level files (``prelude.json``, ``oplog.bson``) are not collections and are ignored.
+    A missing or empty folder gives {}: the backup job leaves it empty when MongoDB was down,
+    and saying so is the drill's job, not the reader's.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return {}
+    tree: dict[str, dict[str, CollectionDump]] = {}
+    for db_dir in sorted(path for path in root.iterdir() if path.is_dir()):
+        collections = _scan_database(db_dir)
+        if collections:
+            tree[db_dir.name] = collections
+    return tree
+
+
+def read_metadata(path: Path) -> dict:
+    """A ``.metadata.json`` (or ``.gz``) as mongodump writes it: canonical Extended JSON."""
+    path = Path(path)
+    try:
+        with _open_maybe_gzip(path) as stream:
+            raw = stream.read()
+        metadata = json_util.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        if isinstance(exc, gzip.BadGzipFile):
+            raise DrillFailure(f"metadata is not valid gzip: {exc}", where=str(path), fix=FIX_MONGODUMP) from exc
+        raise DrillFailure(f"cannot read metadata: {exc.strerror or exc}", where=str(path),
+                           fix=FIX_MONGODUMP) from exc
+    except GZIP_ERRORS as exc:
+        raise DrillFailure("metadata gzip stream is truncated or corrupt", where=str(path),
+                           fix=FIX_MONGODUMP) from exc
+    except PARSE_ERRORS as exc:
+        raise DrillFailure(f"malformed metadata JSON: {_first_line(exc)}", where=str(path),
+                           fix=FIX_MONGODUMP) from exc
+    if not isinstance(metadata, Mapping):
+        raise DrillFailure("metadata is not a JSON object", where=str(path), fix=FIX_MONGODUMP)
+    return dict(metadata)
+
+
+def iter_raw_bson(path: Path) -> Iterator[bytes]:
+    """Each document of a ``.bson`` (or ``.bson.gz``) file as complete raw BSON bytes.
+
+    Every document is checked before it is yielded: a sane length prefix, the whole body,
+    the trailing 0x00, and a full decode. A file cut mid-document fails rather than ending
+    early, so a count from here is a count of whole documents.
+    """
+    path = Path(path)
+    unit = " of the uncompressed stream" if path.name.endswith(".gz") else ""
+    try:
+        stream = _open_maybe_gzip(path)
+    except OSError as exc:
+        raise DrillFailure(f"cannot read BSON: {exc.strerror or exc}", where=str(path), fix=FIX_MONGODUMP) from exc
+    with stream:
+        offset = 0
+        while True:
+            head = _read_bson(stream, 4, path, offset)
+            if not head:
+                return
+            if len(head) < 4:
+                raise DrillFailure(f"truncated mid-document at byte {offset}{unit}: "
+                                   f"{len(head)} stray bytes", where=str(path), fix=FIX_MONGODUMP)
+            length = int.from_bytes(head, "little", signed=True)
+            if not 5 <= length <= MAX_BSON_BYTES:
+                raise DrillFailure(f"invalid document length {length} at byte {offset}{unit}",
+                                   where=str(path), fix=FIX_MONGODUMP)
+            body = _read_bson(stream, length - 4, path, offset)
+            if len(body) < length - 4:
+                raise DrillFailure(f"truncated mid-document at byte {offset}{unit}: the document declares "
+                                   f"{length} bytes, only {4 + len(body)} follow", where=str(path),
+                                   fix=FIX_MONGODUMP)
+            document = head + body
+            if document[-1] != 0:
+                raise DrillFailure(f"document at byte {offset}{unit} does not end with 0x00",
+                                   where=str(path), fix=FIX_MONGODUMP)
+            try:
+                bson.decode(document, codec_options=VALIDATING_CODEC)
+            except PARSE_ERRORS as exc:
+                raise DrillFailure(f"document at byte {offset}{unit} is not valid BSON: {_first_line(exc)}",
+                                   where=str(path), fix=FIX_MONGODUMP) from exc
+            yield document
+            offset += length
+
+
+def count_bson(path: Path) -> int:
+    """Whole, valid documents in a ``.bson``/``.bson.gz`` file."""
+    return sum(1 for _document in iter_raw_bson(path))
+
+
+def _scan_database(db_dir: Path) -> dict[str, CollectionDump]:
+    found: dict[str, dict[str, Path]] = {}
+    for path in sorted(db_dir.iterdir()):
+        if not path.is_file():
+            continue
+        for suffix, role in DUMP_SUFFIXES:
+            if path.name.endswith(suffix) and len(path.name) > len(suffix):
+                stem = path.name[: -len(suffix)]
+                roles = found.setdefault(stem, {})
+                if role in roles:
+                    raise DrillFailure(f"both {roles[role].name} and {path.name} for one collection",
+                                       where=str(db_dir), fix=FIX_MONGODUMP)
+                roles[role] = path
+                break
+    collections: dict[str, CollectionDump] = {}
+    for stem, roles in found.items():
+        dump = _collection(db_dir.name, stem, roles.get("bson"), roles.get("metadata"))
+        collections[dump.name] = dump
+    return dict(sorted(collections.items()))
+
+
+def _collection(database: str, stem: str, bson_path: Path | None, metadata_path: Path | None) -> CollectionDump:
+    name = unquote(stem)  # mongodump percent-escapes awkward characters in file names
+    indexes: tuple[IndexSpec, ...] = ()
+    uuid = None
+    if metadata_path is not None:
+        metadata = read_metadata(metadata_path)
+        recorded = metadata.get("collectionName")
+        if isinstance(recorded, str) and recorded:
+            name = recorded
+        indexes = _indexes(metadata, metadata_path)
+        uuid = metadata.get("uuid") if isinstance(metadata.get("uuid"), str) else None
+    gzipped = any(path is not None and path.name.endswith(".gz") for path in (bson_path, metadata_path))
+    return CollectionDump(database, name, bson_path, metadata_path, gzipped, indexes, uuid)
+
+
+def _indexes(metadata: Mapping, path: Path) -> tuple[IndexSpec, ...]:
+    specs = metadata.get("indexes", [])
+    if not isinstance(specs, list):
+        raise DrillFailure("metadata 'indexes' is not a list", where=str(path), fix=FIX_MONGODUMP)
+    return tuple(_index(spec, position, path) for position, spec in enumerate(specs))
+
+
+def _index(spec: Any, position: int, path: Path) -> IndexSpec:
+    def bad(reason: str) -> DrillFailure:
+        return DrillFailure(f"index #{position} in metadata {reason}", where=str(path), fix=FIX_MONGODUMP)
+
+    if not isinstance(spec, Mapping):
+        raise bad("is not an object")
+    name, key = spec.get("name"), spec.get("key")
+    if not isinstance(name, str) or not name:
+        raise bad("has no name")
+    if not isinstance(key, Mapping) or not key:
+        raise bad(f"({name}) has no key")
+    fields = tuple((str(field_name), _direction(value, bad)) for field_name, value in key.items())
+    options = {option: value for option, value in spec.items() if option not in {"name", "key", "unique"}}
+    return IndexSpec(name=name, key=fields, unique=bool(spec.get("unique", False)), options=options)
+
+
+def _direction(value: Any, bad) -> int | str:
+    """1 / -1 / "text" / "2dsphere" / "hashed"…; doubles from old shells (1.0) become ints."""
+    if isinstance(value, bool):
+        raise bad(f"has a boolean key direction {value!r}")
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value:
+        return value
+    raise bad(f"has an unusable key direction {value!r}")
+
+
+def _open_maybe_gzip(path: Path) -> BinaryIO:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _read_bson(stream: BinaryIO, size: int, path: Path, offset: int) -> bytes:
+    """Up to ``size`` bytes (fewer only at end of data); gzip damage becomes a DrillFailure."""
+    parts: list[bytes] = []
+    wanted = size
+    try:
+        while wanted > 0:
+            chunk = stream.read(wanted)
+            if not chunk:
+                break
+            parts.append(chunk)
+            wanted -= len(chunk)
+    except GZIP_ERRORS as exc:
+        raise DrillFailure(f"gzip stream is truncated or corrupt after the document at byte {offset} "
+                           f"of the uncompressed stream ({_first_line(exc)})", where=str(path),
+                           fix=FIX_MONGODUMP) from exc
+    except OSError as exc:
+        raise DrillFailure(f"cannot read BSON at byte {offset}: {exc.strerror or exc}", where=str(path),
+                           fix=FIX_MONGODUMP) from exc
+    return b"".join(parts)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- JSON exports
+
+
+def count_export(path: Path) -> int:
+    """Top-level elements of a JSON array file, read incrementally (any size)."""
+    return sum(1 for _element in _JsonArrayReader(Path(path)).elements())
+
+
+def iter_export(path: Path) -> Iterator[dict]:
+    """The objects of a JSON array export, one at a time.
+
+    Values are plain JSON: Extended JSON wrappers such as ``{"$oid": …}`` from mongoexport
+    are left as they are, since the app's own export (``json.dump``) has none.
+    """
+    reader = _JsonArrayReader(Path(path))
+    for position, element in enumerate(reader.elements()):
+        if not isinstance(element, dict):
+            raise DrillFailure(f"element #{position} is a {type(element).__name__}, not a JSON object",
+                               where=str(path), fix=FIX_EXPORT)
+        yield element
+
+
+class _JsonArrayReader:
+    """Streams ``[v1, v2, …]`` with ``JSONDecoder.raw_decode`` over a sliding text buffer.
+
+    Only the current element and one chunk are held in memory. A value that ends near the end
+    of the buffer (``12`` of ``1234``), or fails there, is retried with more text before it is
+    accepted or rejected, so chunk boundaries never change the result.
+    """
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._json = json.JSONDecoder()
+        self._text = codecs.getincrementaldecoder("utf-8-sig")()
+        self._buffer = ""
+        self._pos = 0
+        self._dropped = 0
+        self._eof = False
+
+    def elements(self) -> Iterator[Any]:
+        try:
+            handle = open(self._path, "rb")
+        except OSError as exc:
+            raise DrillFailure(f"cannot read the export: {exc.strerror or exc}", where=str(self._path),
+                               fix=FIX_EXPORT) from exc
+        with handle:
+            self._handle = handle
+            yield from self._array()
+
+    def _array(self) -> Iterator[Any]:
+        first = self._next_char()
+        if first is None:
+            raise self._fail("the file is empty; expected a JSON array")
+        if first != "[":
+            raise self._fail(f"expected a JSON array ('[') at character {self._where()}, found {first!r}")
+        self._pos += 1
+        if self._next_char() == "]":
+            self._pos += 1
+            self._expect_end()
+            return
+        while True:
+            if self._next_char() is None:
+                raise self._fail("the file ends inside the array (truncated?)")
+            yield self._value()
+            separator = self._next_char()
+            if separator == ",":
+                self._pos += 1
+            elif separator == "]":
+                self._pos += 1
+                self._expect_end()
+                return
+            elif separator is None:
+                raise self._fail("the file ends before the closing ']' (truncated?)")
+            else:
+                raise self._fail(f"expected ',' or ']' at character {self._where()}, found {separator!r}")
+
+    def _value(self) -> Any:
+        while True:
+            try:
+                value, end = self._json.raw_decode(self._buffer, self._pos)
+            except json.JSONDecodeError as exc:
+                maybe_cut = exc.pos >= len(self._buffer) - LOOKAHEAD_CHARS or exc.msg.startswith("Unterminated")
+                if self._eof or not maybe_cut:
+                    raise self._fail(f"malformed JSON at character {self._dropped + exc.pos}: {exc.msg}") from exc
+            except (ValueError, RecursionError) as exc:
+                raise self._fail(f"unreadable JSON value at character {self._where()}: {_first_line(exc)}") from exc
+            else:
+                if self._eof or end + LOOKAHEAD_CHARS <= len(self._buffer):
+                    self._pos = end
+                    return value
+            if len(self._buffer) - self._pos > MAX_EXPORT_ELEMENT_CHARS:
+                raise self._fail(f"an element at character {self._where()} is over "
+                                 f"{MAX_EXPORT_ELEMENT_CHARS} characters or malformed")
+            self._fill()
+
+    def _expect_end(self) -> None:
+        trailing = self._next_char()
+        if trailing is not None:
+            raise self._fail(f"unexpected {trailing!r} after the closing ']' at character {self._where()}")
+
+    def _next_char(self) -> str | None:
+        """Skip whitespace; the next character (not consumed), or None at end of file."""
+        while True:
+            self._pos = WHITESPACE.match(self._buffer, self._pos).end()
+            if self._pos < len(self._buffer):
+                return self._buffer[self._pos]
+            if self._eof:
+                return None
+            self._fill()
+
+    def _fill(self) -> None:
+        self._dropped += self._pos
+        self._buffer = self._buffer[self._pos:]
+        self._pos = 0
+        try:
+            chunk = self._handle.read(CHUNK)
+            self._buffer += self._text.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            raise self._fail(f"not UTF-8 near character {self._dropped + len(self._buffer)}: {exc.reason}") from exc
+        except OSError as exc:
+            raise self._fail(f"cannot read the export: {exc.strerror or exc}") from exc
+        self._eof = not chunk
+
+    def _where(self) -> int:
+        return self._dropped + self._pos
+
+    def _fail(self, message: str) -> DrillFailure:
+        return DrillFailure(message, where=str(self._path), fix=FIX_EXPORT)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def pg_dump_format(path: Path) -> str:
+    """``"custom"`` for a ``pg_dump -F c`` archive (PGDMP header checked), ``"plain"`` for SQL text."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(PG_HEAD_BYTES)
+    except OSError as exc:
+        raise DrillFailure(f"cannot read the PostgreSQL dump: {exc.strerror or exc}", where=str(path),
+                           fix=FIX_PG_DUMP) from exc
+    if head.startswith(b"PGDMP"):
+        _check_custom_header(head, path)
+        return "custom"
+    text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    # SQL text has no NUL bytes; a pg_dump -F t archive does, and holds a restore.sql that says
+    # "PostgreSQL database dump" too.
+    if b"\0" not in head and (text.startswith("--") or "PostgreSQL database dump" in text):
+        return "plain"
+    if head[257:262] == b"ustar":
+        what = "a tar archive (pg_dump -F t?), not a custom archive or a plain SQL dump"
+    elif not head:
+        what = "empty"
+    else:
+        what = "neither a pg_dump custom archive (PGDMP) nor a plain SQL dump"
+    raise DrillFailure(f"the PostgreSQL dump is {what}", where=str(path), fix=FIX_PG_DUMP)
+
+
+def _check_custom_header(head: bytes, path: Path) -> None:
+    """The fields pg_restore checks first (pg_backup_archiver.c ReadHead): version, sizes, format."""
+    def bad(reason: str) -> DrillFailure:
+        return DrillFailure(f"damaged pg_dump header: {reason}", where=str(path), fix=FIX_PG_DUMP)
+
+    if len(head) < 8:
+        raise bad("it ends inside the header")
+    major, minor = head[5], head[6]
+    if major != 1:
+        raise bad(f"archive version {major}.{minor} is not 1.x")
+    position = 8 if minor > 0 else 7  # the revision byte exists from 1.1 on
+    # offSize exists from 1.7 on; before that it equals intSize.
+    layout = ("int", "off", "format") if minor >= 7 else ("int", "format")
+    if len(head) < position + len(layout):
+        raise bad("it ends inside the header")
+    fields = dict(zip(layout, head[position:position + len(layout)], strict=True))
+    int_size, off_size = fields["int"], fields.get("off", fields["int"])
+    if not 1 <= int_size <= 32 or not 1 <= off_size <= 32:
+        raise bad(f"integer size {int_size} / offset size {off_size} out of range")
+    if fields["format"] != PG_CUSTOM_FORMAT:
+        raise bad(f"archive format {fields['format']}, not custom ({PG_CUSTOM_FORMAT}); use pg_dump -F c")
