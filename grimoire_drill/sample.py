@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
@@ -359,6 +359,7 @@ class _Job:
 def _write_one(out_dir: Path, pg: LocalPostgres, *, started: datetime, defect: _Defect | None, scale: int,
                gzip_dump: bool, seed: int, as_archive: bool, temp_root: Path | None,
                progress: Callable[[str], None] | None) -> Path:
+    """Build in a temp dir next to the output (or in temp_root), move into place only when complete."""
     plan = defect.plan if defect is not None else _Plan()
     job = _Job(seed=seed, started=started - plan.age, counts=data.SampleCounts.for_scale(scale, tiny=plan.tiny),
                plan=plan, gzip_dump=gzip_dump, scale=scale)
@@ -389,10 +390,10 @@ def _write_one(out_dir: Path, pg: LocalPostgres, *, started: datetime, defect: _
             _pack(root, built)
             if defect is not None and defect.archive is not None:
                 defect.archive(built)
-            done_at = datetime.now(timezone.utc) if plan.age else job.finished
-            os.utime(built, (done_at.timestamp(), done_at.timestamp()))
         else:
             built = root
+        done_at = datetime.now(timezone.utc) if plan.age else job.finished   # a stale backup copied just now
+        os.utime(built, (done_at.timestamp(), done_at.timestamp()))
         _move_into_place(built, target)
         return target
     finally:
