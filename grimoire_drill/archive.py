@@ -357,7 +357,8 @@ class _TarFeed:
 
     tarfile's stream reader ends quietly at a missing, truncated or invalid header after the
     first member, so a tar cut at a member boundary looks complete. Keeping the last few
-    blocks lets us check that the end-of-archive marker really is there.
+    records (tarfile reads 10 KiB at a time) lets us check that the end-of-archive marker
+    really is there.
     """
 
     KEEP = 64 * 1024
@@ -380,13 +381,15 @@ class _TarFeed:
         self._on_read()
         return data
 
-    def block_at(self, offset: int) -> bytes | None:
-        """The 512 bytes at ``offset`` if they were read and are still kept."""
-        if not self._chunks or offset < self._chunks[0][0] or offset + BLOCK > self.position:
-            return None
+    def bytes_at(self, offset: int, length: int) -> bytes:
+        """The decompressed bytes at [offset, offset+length), reading on if needed; short at end of data."""
+        while self.position < offset + length and self.read(offset + length - self.position):
+            pass
+        if not self._chunks or offset < self._chunks[0][0]:
+            raise _Corrupt(f"lost track of the tar stream at byte {offset}")  # KEEP too small
         start = self._chunks[0][0]
         kept = b"".join(chunk for _pos, chunk in self._chunks)
-        return kept[offset - start: offset - start + BLOCK]
+        return kept[offset - start: offset - start + length]
 
     def drain(self) -> None:
         while self.read(CHUNK):
@@ -492,6 +495,8 @@ class _Corrupt(Exception):
 
 
 DATA_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, _Corrupt)
+# Write errors that are about this machine, not about the archive.
+HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
 
 
 def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits: Limits,
@@ -570,12 +575,22 @@ def _unpack(feed: _TarFeed, ref: BackupRef, dest: Path, limits: Limits) -> tuple
             filtered = tarfile.data_filter(checked, str(dest))
         except tarfile.FilterError as exc:
             raise guard.unsafe(member, str(exc)) from exc
-        tar.extract(filtered, str(dest), filter="data")
-    block = feed.block_at(tar.offset)
-    if block is None or len(block) < BLOCK:
-        raise _Corrupt(f"tar data ends at byte {feed.position} without its end-of-archive marker")
-    if block.count(0) != BLOCK:
+        try:
+            tar.extract(filtered, str(dest), filter="data")
+        except gzip.BadGzipFile:
+            raise
+        except OSError as exc:
+            if exc.errno in HOST_ERRNOS:
+                raise
+            # The archive asked for something this filesystem refuses (name too long, …).
+            raise DrillFailure(f"member {member.name!r} cannot be extracted: {exc.strerror or exc}",
+                               where=str(ref.path), fix=FIX_RECOPY) from exc
+    # POSIX ends an archive with two zero blocks; every tar writer in use (GNU, bsdtar, Python) does.
+    marker = feed.bytes_at(tar.offset, 2 * BLOCK)
+    if marker.count(0) != len(marker):
         raise _Corrupt(f"invalid tar header at byte {tar.offset} of the tar stream")
+    if len(marker) < 2 * BLOCK:
+        raise _Corrupt(f"tar data ends at byte {feed.position} without its end-of-archive marker")
     guard.check_links(dest)
     return guard.members, guard.total
 
@@ -603,6 +618,8 @@ class _MemberGuard:
         if self.members > limits.max_members:
             raise self.unsafe(member, f"more than {limits.max_members} members", FIX_LIMITS)
         name = member.name
+        if "\0" in name or "\0" in member.linkname:
+            raise self.unsafe(member, "NUL byte in its name or link target")
         if name.startswith("/"):
             raise self.unsafe(member, "absolute path")
         parts = [part for part in name.split("/") if part not in ("", ".")]
@@ -617,8 +634,11 @@ class _MemberGuard:
         path = "/".join(parts)
         self._check_size(member)
         for depth in range(1, len(parts)):
-            if "/".join(parts[:depth]) in self._symlinks:
-                raise self.unsafe(member, f"path goes through the symlink {'/'.join(parts[:depth])}")
+            parent = "/".join(parts[:depth])
+            if self._seen.get(parent, "dir") == "link":
+                raise self.unsafe(member, f"path goes through the symlink {parent}")
+            if self._seen.get(parent, "dir") != "dir":
+                raise self.unsafe(member, f"path goes through the file {parent}")
         earlier = self._seen.get(path)
         if earlier is not None and not (earlier == "dir" and member.isdir()):
             raise self.unsafe(member, "appears twice in the archive")
@@ -655,7 +675,9 @@ class _MemberGuard:
 
     def _symlink_target(self, member: tarfile.TarInfo, parts: list[str]) -> str:
         target = member.linkname
-        if not target or target.startswith("/"):
+        if not target:
+            raise self.unsafe(member, "symlink with an empty target")
+        if target.startswith("/"):
             raise self.unsafe(member, f"symlink to an absolute path ({target})")
         resolved = posixpath.normpath(posixpath.join(*parts[:-1], target))
         if resolved != self._top and not resolved.startswith(self._top + "/"):

@@ -132,6 +132,8 @@ def iter_raw_bson(path: Path) -> Iterator[bytes]:
     except OSError as exc:
         raise DrillFailure(f"cannot read BSON: {exc.strerror or exc}", where=str(path), fix=FIX_MONGODUMP) from exc
     with stream:
+        if unit and path.stat().st_size == 0:
+            raise DrillFailure("empty file, not gzip data", where=str(path), fix=FIX_MONGODUMP)
         offset = 0
         while True:
             head = _read_bson(stream, 4, path, offset)

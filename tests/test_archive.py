@@ -299,6 +299,9 @@ UNSAFE = {
                                      file_member(f"{NAME}/twice.txt", b"b")], f"{NAME}/twice.txt"),
     "file over a symlink": lambda ws: ([link_member(f"{NAME}/ok", "backup_info.txt"),
                                         file_member(f"{NAME}/ok", b"b")], f"{NAME}/ok"),
+    "path through a file": lambda ws: ([file_member(f"{NAME}/f", b"x"), file_member(f"{NAME}/f/g", b"y")],
+                                       f"{NAME}/f/g"),
+    "NUL in a name": lambda ws: ([file_member(f"{NAME}/é\0b", b"x")], f"{NAME}/é\x00b"),  # via pax
     "decompression bomb": lambda ws: ([file_member(f"{NAME}/zeros.bin", bytes(24 * 1024 * 1024))],
                                       f"{NAME}/zeros.bin"),
 }
@@ -330,6 +333,14 @@ def test_unsafe_member_fails_naming_it_and_writes_nothing_outside(case, workspac
     root = workspace["dest"] / NAME
     for suffix in ("passwd", "h", "null", "sda", "pipe", "zeros.bin", "up", "a"):
         assert not os.path.lexists(root / suffix)
+
+
+def test_a_name_the_filesystem_refuses_fails_naming_the_member(workspace):
+    long_name = f"{NAME}/{'a' * 300}.jpg"
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz",
+                            [dir_member(NAME), file_member(long_name, b"x")])
+    with pytest.raises(DrillFailure, match=f"member '{long_name}' cannot be extracted: File name too long"):
+        extract(locate(archive), workspace["dest"])
 
 
 @pytest.mark.parametrize(("limits", "reason"), [
