@@ -327,8 +327,7 @@ class _HashingReader:
     """The one reader of the archive file: every byte is hashed and counted as it passes."""
 
     def __init__(self, path: Path):
-        self._path = path
-        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._file = open(path, "rb")  # closed by close(), once the pass is over
         self.sha256 = hashlib.sha256()
         self.bytes_read = 0
 

@@ -6,7 +6,7 @@ import gzip
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import bson
@@ -35,7 +35,7 @@ def recipe(index: int) -> dict:
     return {
         "_id": ObjectId(),
         "title": f"Tarte aux pommes n°{index}",
-        "created_at": datetime(2026, 11, 1, 12, 0, tzinfo=UTC).replace(tzinfo=None),
+        "created_at": datetime(2026, 11, 1, 12, 0),  # naive UTC, as BSON dates decode
         "is_public": index % 2 == 0,
         "category": "dessert",
         "cuisine": "française",
