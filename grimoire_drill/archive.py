@@ -424,6 +424,11 @@ class _GpgDecryption:
         try:
             self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=self._stderr, pass_fds=(read_fd,))
+        except OSError as exc:
+            self._stderr.close()
+            shutil.rmtree(self._home, ignore_errors=True)
+            raise HarnessError(f"gpg could not be started: {exc.strerror or exc}", where=str(archive),
+                               fix="check the GnuPG installation") from exc
         finally:
             os.close(read_fd)
         self.stdout = self._proc.stdout
@@ -540,7 +545,7 @@ def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits:
         except _SourceReadError as exc:
             raise DrillFailure(str(exc), where=str(ref.path), fix=FIX_RECOPY) from exc
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise HarnessError(f"disk full while extracting into {dest}", where=str(dest),
                                    fix="free space there or extract into a bigger temporary folder") from exc
             raise HarnessError(f"cannot write the extracted files: {exc}", where=str(dest),
