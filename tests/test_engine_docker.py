@@ -198,8 +198,9 @@ def test_container_that_never_gets_ready_is_removed(docker_client, postgres_imag
     with pytest.raises(HarnessError) as caught:
         with engine:
             pass
-    password = engine._password
+    password = conninfo_to_dict(engine.conninfo("postgres"))["password"]
     assert password not in str(caught.value)
+    assert "not ready within" in str(caught.value)
     assert _containers_of(docker_client, run_id) == []
 
 

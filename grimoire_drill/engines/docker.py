@@ -262,6 +262,7 @@ class _DockerEngine:
         self._container = None  # testcontainers DockerContainer once started
         self.host = "127.0.0.1"
         self.mapped_port = 0
+        self._loopback = True
         self.info = EngineInfo(kind=self.kind, image=image)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -282,14 +283,14 @@ class _DockerEngine:
         try:
             self._start()
         except BaseException as exc:
-            reason = self._failure_reason(exc)
+            reason, fix = self._failure_reason(exc)
             self.stop()
             if not isinstance(exc, Exception):
                 raise  # Ctrl-C: cleaned up, let it through
             if isinstance(exc, HarnessError):
                 raise
             raise HarnessError(f"{self.engine} container from {self.image} did not start: {reason}",
-                               where=self.image, fix=self.image_hint) from None
+                               where=self.image, fix=fix) from None
 
     def stop(self) -> None:
         """Remove the container and its anonymous volumes; safe to call twice."""
@@ -299,8 +300,8 @@ class _DockerEngine:
             return
         client = container.get_docker_client().client
         try:
-            leftovers = client.containers.list(all=True, filters={"label": f"{INSTANCE_LABEL}={self._labels[INSTANCE_LABEL]}"})
-            for leftover in leftovers:
+            mine = {"label": f"{INSTANCE_LABEL}={self._labels[INSTANCE_LABEL]}"}
+            for leftover in client.containers.list(all=True, filters=mine):
                 leftover.remove(force=True, v=True)
         except Exception:  # noqa: BLE001 — best effort; the CLI's remove_strays is the safety net
             pass
@@ -317,9 +318,12 @@ class _DockerEngine:
         name = f"grimoire-drill-{self.run_id}-{self.engine}-{self._labels[INSTANCE_LABEL][:4]}"
         container = DockerContainer(self.image, name=name, labels=self._labels).with_envs(**self._environment())
         base_url = urlparse(container.get_docker_client().client.api.base_url)
-        local_daemon = base_url.scheme in {"http+unix", "unix"} or base_url.hostname in {"localhost", "127.0.0.1"}
-        if local_daemon:
+        # A unix socket shows as http+docker://localhost. Not testcontainers' inside_container():
+        # it only looks for /.dockerenv, which VMs built from images carry too.
+        self._loopback = base_url.hostname in {"localhost", "127.0.0.1"}
+        if self._loopback:
             # Publish on loopback only: a restored production database is not for the network.
+            # (``ports`` values go to docker-py as is; (ip, None) = that ip, a random port.)
             container.ports[f"{self.port}/tcp"] = ("127.0.0.1", None)
         else:
             container.with_exposed_ports(self.port)
@@ -331,19 +335,43 @@ class _DockerEngine:
             ).with_startup_timeout(self.startup_timeout).with_poll_interval(PROBE_INTERVAL_S)
         )
         container.start()
-        self.host = "127.0.0.1" if local_daemon else container.get_container_host_ip()
-        self.mapped_port = int(container.get_exposed_port(self.port))
+        self._locate()
         self.info = self._describe()
 
-    def _failure_reason(self, exc: BaseException) -> str:
-        """One line, password-free: the error, or the container's last log line when it exited."""
+    def _locate(self) -> None:
+        """Where the published port is; known only once the container runs."""
+        assert self._container is not None
+        self.host = "127.0.0.1" if self._loopback else self._container.get_container_host_ip()
+        self.mapped_port = int(self._container.get_exposed_port(self.port))
+
+    def _failure_reason(self, exc: BaseException) -> tuple[str, str]:
+        """(what went wrong, the fix): one line each, password-free, with the last log line."""
         from docker.errors import ImageNotFound, NotFound
 
-        if isinstance(exc, (ImageNotFound, NotFound)) or "pull access denied" in str(exc) or "/images/create" in str(exc):
-            return f"image not available here and not pullable ({_first_line(exc, self._password)})"
-        reason = _first_line(exc, self._password)
+        text = str(exc)
+        if isinstance(exc, (ImageNotFound, NotFound)) or "pull access denied" in text or "/images/create" in text:
+            return f"image not available here and not pullable ({_first_line(exc, self._password)})", self.image_hint
+        state = self._container_state()
+        fix = f"the last log line says why; check that {self.image} is a {self.engine} image that takes this setup"
+        if state.get("Status") in {"exited", "dead"}:
+            reason = f"the container exited with code {state.get('ExitCode')}"
+        elif isinstance(exc, TimeoutError):
+            reason = f"not ready within {self.startup_timeout:g}s"
+            fix = "check the machine's load and free memory; slow machines need a longer startup timeout"
+        else:
+            reason = _first_line(exc, self._password)
         last_log = self._last_log_line()
-        return f"{reason}; last log line: {last_log}" if last_log else reason
+        return (f"{reason}; last log line: {last_log}" if last_log else reason), fix
+
+    def _container_state(self) -> dict:
+        if self._container is None or self._container._container is None:
+            return {}
+        try:
+            wrapped = self._container.get_wrapped_container()
+            wrapped.reload()
+            return wrapped.attrs.get("State", {})
+        except Exception:  # noqa: BLE001 — only decoration for an error we are already raising
+            return {}
 
     def _last_log_line(self) -> str:
         if self._container is None or self._container._container is None:
@@ -503,8 +531,7 @@ class DockerPostgres(_DockerEngine):
     def _probe(self) -> None:
         import psycopg
 
-        # The mapped port is only known once the container runs; ask testcontainers each time.
-        self.mapped_port = int(self._container.get_exposed_port(self.port))
+        self._locate()
         with psycopg.connect(self.conninfo("postgres"), connect_timeout=3) as conn:
             conn.execute("SELECT 1")
 
@@ -583,7 +610,7 @@ class DockerMongo(_DockerEngine):
                                    authSource="admin", directConnection=True, serverSelectionTimeoutMS=timeout_ms)
 
     def _probe(self) -> None:
-        self.mapped_port = int(self._container.get_exposed_port(self.port))
+        self._locate()
         probe = self._new_client(2000)
         try:
             probe.admin.command("ping")
