@@ -13,7 +13,7 @@ class GrimoireDrillError(Exception):
     exit_code = 2
 
     def __init__(self, message: str, *, where: str | None = None, fix: str | None = None):
-        self.what = message
+        self.what = " | ".join(part.strip() for part in message.strip().splitlines() if part.strip())
         self.where = where
         self.fix = fix
         super().__init__(self.line())

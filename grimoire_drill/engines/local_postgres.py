@@ -25,6 +25,7 @@ from .base import RUN_ENV, EngineInfo, ToolResult, ensure_dir_owned, free_port, 
 
 SERVER_USER = "postgres"
 START_ATTEMPTS = 3
+SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; the socket file name adds ".s.PGSQL.<port>"
 
 
 def find_bindir() -> Path | None:
@@ -55,6 +56,13 @@ def _server_account() -> pwd.struct_passwd | None:
         ) from exc
 
 
+def _fatal_lines(log: str) -> str:
+    """The server log's FATAL/PANIC lines without their timestamp prefix."""
+    lines = [line.split("FATAL:", 1)[-1].split("PANIC:", 1)[-1].strip()
+             for line in log.splitlines() if "FATAL:" in line or "PANIC:" in line]
+    return "; ".join(lines[-2:])
+
+
 class LocalPostgres:
     """``with LocalPostgres(...) as pg:`` gives a started cluster; leaving the block removes it."""
 
@@ -73,6 +81,7 @@ class LocalPostgres:
         self._temp_root = temp_root
         self._password = secrets.token_urlsafe(24)
         self.base_dir: Path | None = None
+        self._short_socket_dir: Path | None = None
         self.port = 0
         self.info = EngineInfo(kind=self.kind)
 
@@ -90,7 +99,10 @@ class LocalPostgres:
 
     @property
     def socket_dir(self) -> Path:
+        """``<cluster dir>/sock``, or a short dir in /tmp when that path is too long for a socket."""
         assert self.base_dir is not None
+        if self._short_socket_dir is not None:
+            return self._short_socket_dir
         return self.base_dir / "sock"
 
     @property
@@ -100,9 +112,12 @@ class LocalPostgres:
 
     def start(self) -> None:
         account = _server_account()
-        self.base_dir = Path(tempfile.mkdtemp(prefix=f"grimoire-drill-pg-{self.run_id}-", dir=self._temp_root))
+        self.base_dir = Path(tempfile.mkdtemp(prefix="pg-", dir=self._temp_root))
         self.base_dir.chmod(0o711)
-        self.socket_dir.mkdir()
+        if len(str(self.base_dir / "sock" / ".s.PGSQL.65535")) > SOCKET_PATH_MAX:
+            self._short_socket_dir = Path(tempfile.mkdtemp(prefix=f"gd-{self.run_id}-"))
+        else:
+            self.socket_dir.mkdir()
         pwfile = self.base_dir / "pwfile"
         pwfile.write_text(self._password + "\n")
         if account:
@@ -130,7 +145,7 @@ class LocalPostgres:
             )
             if done.returncode == 0:
                 break
-            last_error = tail(self._log_text(), 3) or tail(done.stderr, 3)
+            last_error = _fatal_lines(self._log_text()) or tail(done.stderr, 3)
         else:
             raise HarnessError(f"local PostgreSQL would not start: {last_error}",
                                where=str(self.base_dir / "server.log"),
@@ -150,6 +165,9 @@ class LocalPostgres:
             if done.returncode != 0:
                 self._kill_postmaster()
         shutil.rmtree(self.base_dir, ignore_errors=True)
+        if self._short_socket_dir is not None:
+            shutil.rmtree(self._short_socket_dir, ignore_errors=True)
+            self._short_socket_dir = None
         self.base_dir = None
 
     # -- what the restore layer uses -------------------------------------------------------
@@ -160,6 +178,10 @@ class LocalPostgres:
     def url(self, dbname: str) -> str:
         """URL for a user command (--then): TCP with the generated password."""
         return f"postgresql://{self.superuser}:{self._password}@127.0.0.1:{self.port}/{dbname}"
+
+    def database_name(self, base: str) -> str:
+        """A fresh cluster holds nothing else: restore under the production name."""
+        return base
 
     def create_database(self, name: str) -> str:
         with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:

@@ -71,6 +71,11 @@ def _batches(raw_docs: Iterable[bytes], decode: Callable[[bytes], Any]) -> Itera
         yield batch
 
 
+def _decode_for_emulator(raw: bytes) -> dict:
+    """Full decode for the in-process store; dates outside Python's range stay BSON dates."""
+    return bson.decode(raw, codec_options=bson.CodecOptions(datetime_conversion=bson.DatetimeConversion.DATETIME_AUTO))
+
+
 def _index_kwargs(index: IndexSpec) -> dict[str, Any]:
     kwargs = {k: v for k, v in index.options.items() if k not in {"v", "key", "name", "ns", "background"}}
     kwargs["name"] = index.name
@@ -83,7 +88,7 @@ def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable
     """Stream one collection's documents, then build its indexes (as mongorestore does)."""
     started = time.perf_counter()
     collection = client[target_db][dump.name]
-    decode = RawBSONDocument if raw_capable else bson.decode
+    decode = RawBSONDocument if raw_capable else _decode_for_emulator
     errors: list[str] = []
     inserted = 0
     namespace = f"{dump.database}.{dump.name}"

@@ -1,0 +1,53 @@
+"""The archive itself: found, fresh, big enough, read to the end, consistent with backup_info.txt."""
+
+import pytest
+
+
+@pytest.mark.check("archive.found")
+def test_backup_found(drill, evidence):
+    ref = drill.located()
+    evidence.message = f"{ref.name} found ({ref.kind})"
+    evidence.data.update(path=str(ref.path), name=ref.name, taken_at=ref.taken_at.isoformat())
+
+
+@pytest.mark.check("archive.fresh")
+def test_backup_is_fresh(drill, expectations, evidence):
+    ref = drill.located()
+    limit = drill.config.max_age_hours if drill.config.max_age_hours is not None else expectations.max_age_hours
+    age = (drill.now - ref.taken_at).total_seconds() / 3600
+    evidence.data.update(age_hours=round(age, 2), max_age_hours=limit, taken_at=ref.taken_at.isoformat(),
+                         measured_from="archive name (file mtime ignored)")
+    assert age >= -0.1, f"{ref.name}: taken {-age:.1f} h in the future — check the backup host's clock"
+    assert age <= limit, f"{ref.name}: {age:.1f} h old, more than {limit:g} h — the nightly backup did not run"
+    evidence.message = f"{ref.name} is {age:.1f} h old (limit {limit:g} h)"
+
+
+@pytest.mark.check("archive.size")
+def test_backup_is_big_enough(drill, expectations, evidence):
+    ref = drill.located()
+    limit_kb = drill.config.min_size_kb if drill.config.min_size_kb is not None else expectations.min_size_kb
+    evidence.data.update(size_bytes=ref.size_bytes, min_size_kb=limit_kb)
+    assert ref.size_bytes >= limit_kb * 1024, (
+        f"{ref.path.name}: {ref.size_bytes / 1024:.1f} KB, less than {limit_kb:g} KB — a dump step probably failed")
+    evidence.message = f"{ref.path.name}: {ref.size_bytes / 1024:,.0f} KB (minimum {limit_kb:g} KB)"
+
+
+@pytest.mark.check("archive.readable")
+def test_archive_reads_to_the_end(drill, evidence):
+    extracted = drill.extracted()
+    evidence.data.update(sha256=extracted.sha256, members=extracted.members, bytes_extracted=extracted.bytes_extracted,
+                         seconds=round(extracted.seconds, 3))
+    evidence.message = (f"read whole: {extracted.members} members, {extracted.bytes_extracted:,} bytes, "
+                        f"sha256 {extracted.sha256[:16]}…, every member inside the backup folder")
+
+
+@pytest.mark.check("archive.backup_info")
+def test_backup_info_matches_name(drill, evidence):
+    ref = drill.located()
+    info = drill.backup_info()
+    evidence.data.update(info)
+    assert info, f"{ref.name}: backup_info.txt missing or empty — the backup job did not finish its metadata step"
+    backup_id = info.get("Backup ID")
+    assert backup_id == ref.backup_id, (
+        f"backup_info.txt says Backup ID {backup_id!r} but the archive is named {ref.name} — renamed or mixed archives")
+    evidence.message = f"backup_info.txt: Backup ID {backup_id}, {info.get('Environment', '?')} on {info.get('Host', '?')}"

@@ -1,0 +1,58 @@
+"""The backup agrees with itself: dump = restored = export counts, and every referenced upload is there."""
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.check("consistency.mongodb_counts")
+def test_mongodb_counts_agree(drill, expectations, counted_collection, evidence):
+    namespace = f"{expectations.mongo_database}.{counted_collection}"
+    drill.mongo_restore()
+    source = drill.source_counts()["mongodb"].get(namespace)
+    if source is None:
+        pytest.fail(f"{namespace}: not in the dump, nothing to count")
+    restored = drill.restored_counts()["mongodb"].get(namespace)
+    export = source.get("export")
+    evidence.data.update(dump=source["dump"], restored=restored, export=export)
+    assert restored == source["dump"], f"{namespace}: {source['dump']:,} documents in the dump but {restored} restored"
+    if counted_collection in {c for _, c in expectations.exports}:
+        file = next(f for f, c in expectations.exports if c == counted_collection)
+        assert export is not None, f"{file}: JSON export missing (backup-production.sh writes it)"
+        assert export == source["dump"], (
+            f"{file}: {export:,} objects but {source['dump']:,} documents in {namespace}.bson — export and dump disagree")
+    evidence.message = f"{namespace}: dump {source['dump']:,} = restored {restored:,}" + (
+        f" = export {export:,}" if export is not None else "")
+
+
+@pytest.mark.check("consistency.postgresql_counts")
+def test_postgresql_counts_agree(drill, counted_table, evidence):
+    drill.postgres_restore()
+    restored = drill.restored_counts()["postgresql"].get(counted_table)
+    source = drill.source_counts()["postgresql"]
+    if source is None:
+        pytest.skip("the dump's own row counts could not be read without a server (no pg_restore on this machine)")
+    dumped = source.get(counted_table)
+    evidence.data.update(dump=dumped, restored=restored)
+    assert dumped is not None, f"table {counted_table}: no data block in postgresql/{drill.postgres_dump().name}"
+    assert restored == dumped, f"table {counted_table}: {dumped:,} rows in the dump but {restored} restored"
+    evidence.message = f"table {counted_table}: dump {dumped:,} = restored {restored:,}"
+
+
+@pytest.mark.check("consistency.uploads")
+def test_recipe_images_present(drill, expectations, evidence):
+    db = drill.mongo_database(expectations.mongo_database)
+    uploads = drill.extracted().root / "uploads"
+    prefix = expectations.uploads_prefix
+    referenced = 0
+    missing = []
+    for doc in db["recipes"].find({"image_url": {"$regex": f"^{prefix}"}}, {"image_url": 1}):
+        referenced += 1
+        relative = doc["image_url"][len(prefix):]
+        target = (uploads / relative).resolve()
+        if uploads.resolve() not in target.parents or not target.is_file():
+            missing.append(doc["image_url"])
+    files = sum(1 for p in uploads.rglob("*") if p.is_file()) if uploads.is_dir() else 0
+    evidence.data.update(referenced=referenced, missing=missing[:20], upload_files=files)
+    assert not missing, f"uploads/: {len(missing)} recipe image(s) referenced but absent, first {missing[0]}"
+    evidence.message = f"{referenced} recipe image_url(s), all present in uploads/ ({files} files)"

@@ -1,0 +1,249 @@
+"""``grimoire-drill run | list | inspect | sample | demo``.
+
+``run`` is a thin shell over pytest: it builds the DrillConfig from the shared option table,
+hands it to the plugin and runs the packaged ``drills/`` as a pytest session, then maps the
+outcome to the exit codes DESIGN.md gives (0 passed, 1 backup failed, 2 harness, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .config import OPTIONS, Option, build_config
+from .errors import GrimoireDrillError, HarnessError
+
+EXIT_PASSED, EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM handled like Ctrl-C, so every engine and temp dir is cleaned up on the way out."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
+
+
+def drills_dir() -> Path:
+    """The packaged drill (works from a checkout and from an installed wheel)."""
+    return Path(str(resources.files("drills")))
+
+
+class Printer:
+    """Progress lines on stderr: timestamped plain lines, fine for a TTY and for CI logs alike."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self._stream = None
+
+    def __call__(self, line: str) -> None:
+        if self.quiet:
+            return
+        if self._stream is None:
+            # a duplicate of fd 2 taken before pytest captures it, so progress reaches the user live
+            self._stream = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+        self._stream.write(f"[{time.monotonic() - self.started:7.1f}s] {line}\n")
+
+
+# -- run -------------------------------------------------------------------------------------
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("backups", nargs="?", type=Path, help=OPTIONS[0].help)
+    for option in OPTIONS[1:]:
+        if option.name == "passphrase":
+            continue
+        if option.flag:
+            parser.add_argument(option.cli, action="store_true", default=None, help=option.help)
+        else:
+            parser.add_argument(option.cli, default=None, choices=option.choices, help=option.help,
+                                metavar=option.name.upper())
+    parser.add_argument("-k", dest="keyword", help="only run checks matching this pytest -k expression")
+    parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. \"-x --tb=long\"")
+    parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks and pytest's own output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+
+def config_from_args(args: argparse.Namespace):
+    def lookup(option: Option) -> Any:
+        value = getattr(args, option.name, None)
+        if value is None or option.flag or not isinstance(value, str):
+            return value
+        return option.parse(value)
+    return build_config(lookup)
+
+
+def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_args: Sequence[str] = (),
+              verbose: bool = False) -> int:
+    import pytest
+
+    from .plugin import DrillRun
+
+    drill = DrillRun(config, progress=printer)
+    argv = [str(drills_dir()), "-p", "no:cacheprovider", f"--confcutdir={drills_dir()}"]
+    argv += ["-v", "--tb=long"] if verbose else ["-p", "no:terminal", "-p", "no:warnings"]
+    if keyword:
+        argv += ["-k", keyword]
+    argv += list(pytest_args)
+    printer(f"run {drill.run_id}: drilling {config.backups}")
+    code = pytest.main(argv, plugins=[drill])
+    summary = drill.summary
+    if summary is None:
+        print(f"grimoire-drill: the drill did not run (pytest exit {int(code)})", file=sys.stderr)
+        return EXIT_HARNESS
+    _print_verdict(summary, drill.report_dir)
+    if drill.interrupted or code == pytest.ExitCode.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    return {"passed": EXIT_PASSED, "failed": EXIT_FAILED, "error": EXIT_HARNESS}[summary["outcome"]]
+
+
+def _print_verdict(summary: dict, report_dir: Path | None) -> None:
+    out = sys.stdout
+    totals = summary["totals"]
+    archive = summary["archive"]
+    label = summary["outcome"].upper()
+    print(f"{label}: {archive.get('name') or archive.get('path')} — {totals['passed']} passed, {totals['failed']} failed, "
+          f"{totals['error']} error, {totals['skipped']} skipped; restore+checks {summary['rto_seconds']:.1f}s", file=out)
+    if summary.get("simulated"):
+        simulated = [db for db, e in summary["engines"].items() if e.get("simulated")]
+        print(f"SIMULATED: {', '.join(simulated)} ran on the simulated engine — not audit evidence", file=out)
+    for check in summary["checks"]:
+        if check["status"] in ("failed", "error"):
+            print(f"  {check['status'].upper()} {check['id']}: {check['message']}", file=out)
+    if summary.get("error") and summary["outcome"] != "passed":
+        print(f"  cause: {summary['error']}", file=out)
+    if report_dir is not None:
+        print(f"report: {report_dir / 'report.html'}", file=out)
+
+
+# -- list / inspect ----------------------------------------------------------------------------
+def cmd_list(args: argparse.Namespace) -> int:
+    from .archive import find_backups
+    from .report.history import read_history
+
+    folder = args.backups
+    refs = find_backups(folder)
+    if not refs:
+        print(f"no backup_YYYYMMDD_HHMMSS archive in {folder}", file=sys.stderr)
+        return EXIT_FAILED
+    history = read_history(args.history, limit=10_000) if args.history.exists() else []
+    last: dict[str, dict] = {}
+    for record in history:
+        last[record.get("backup_id")] = record
+    now = datetime.now(timezone.utc)
+    print(f"{'backup':32} {'taken (UTC)':20} {'age':>8} {'size':>12}  last drill")
+    for ref in refs:
+        age_h = (now - ref.taken_at).total_seconds() / 3600
+        verdict = last.get(ref.backup_id)
+        seen = f"{verdict['outcome']} {verdict.get('finished_at', '')}" if verdict else "never drilled"
+        print(f"{ref.path.name:32} {ref.taken_at:%Y-%m-%d %H:%M:%S} {age_h:7.1f}h {ref.size_bytes:12,}  {seen}")
+    return EXIT_PASSED
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .inspect import inspect_backup
+
+    with tempfile.TemporaryDirectory(prefix="grimoire-drill-inspect-") as temp:
+        print(inspect_backup(args.archive, Path(temp), passphrase=config_from_args(args).read_passphrase()))
+    return EXIT_PASSED
+
+
+# -- sample / demo -----------------------------------------------------------------------------
+def cmd_sample(args: argparse.Namespace) -> int:
+    from . import sample
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    newest = datetime.now(timezone.utc) - timedelta(hours=args.age_hours)
+    common = dict(defect=args.defect, scale=args.scale, gzip_dump=args.gzip, seed=args.seed)
+    if args.encrypt:
+        common["passphrase"] = config_from_args(args).read_passphrase()
+        if common["passphrase"] is None:
+            raise HarnessError("--encrypt needs a passphrase", fix="set GRIMOIRE_DRILL_PASSPHRASE or --passphrase-file")
+    if args.generations > 1:
+        paths = sample.write_generations(args.out, count=args.generations, newest=newest, **common)
+    else:
+        paths = [sample.write_sample(args.out, when=newest, **common)]
+    for path in paths:
+        print(path)
+    return EXIT_PASSED
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import sample
+
+    printer = Printer(args.quiet)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    printer(f"demo: writing a realistic sample backup into {out}")
+    path = sample.write_sample(out, when=datetime.now(timezone.utc) - timedelta(hours=1))
+    printer(f"demo: sample ready: {path}")
+    config = build_config(lambda option: {"backups": out}.get(option.name))
+    return run_drill(config, printer=printer)
+
+
+# -- main --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grimoire-drill", description="Restore drills for Le Grimoire backups.")
+    parser.add_argument("--version", action="version", version=f"grimoire-drill {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="restore the latest backup into throwaway servers and check it")
+    add_run_options(run)
+
+    lst = sub.add_parser("list", help="backups found, newest first, with the last drill's verdict")
+    lst.add_argument("backups", type=Path, nargs="?", default=Path("backups"))
+    lst.add_argument("--history", type=Path, default=Path("reports/history.jsonl"))
+
+    ins = sub.add_parser("inspect", help="what is inside an archive, without restoring")
+    ins.add_argument("archive", type=Path)
+    ins.add_argument("--passphrase-file", type=Path, default=None)
+
+    smp = sub.add_parser("sample", help="write a realistic sample backup (optionally with one defect)")
+    smp.add_argument("out", type=Path)
+    smp.add_argument("--defect", default=None, help="one defect to plant (see the list below)")
+    smp.add_argument("--scale", type=int, default=1, help="multiply documents, rows and uploads")
+    smp.add_argument("--gzip", action="store_true", help="mongodump --gzip layout")
+    smp.add_argument("--encrypt", action="store_true", help="gpg --symmetric AES256 (.tar.gz.gpg)")
+    smp.add_argument("--passphrase-file", type=Path, default=None)
+    smp.add_argument("--generations", type=int, default=1, help="several nightly backups, one per day")
+    smp.add_argument("--age-hours", type=float, default=1.0, help="age of the newest backup")
+    smp.add_argument("--seed", type=int, default=0)
+
+    demo = sub.add_parser("demo", help="write a sample backup and drill it; prints the report path")
+    demo.add_argument("--out", type=Path, default=Path("demo/backups"))
+    demo.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    verbose = getattr(args, "verbose", False)
+    try:
+        if args.command == "run":
+            config = config_from_args(args)
+            return run_drill(config, printer=Printer(args.quiet), keyword=args.keyword,
+                             pytest_args=shlex.split(args.pytest_args), verbose=verbose)
+        return {"list": cmd_list, "inspect": cmd_inspect, "sample": cmd_sample, "demo": cmd_demo}[args.command](args)
+    except GrimoireDrillError as error:
+        if verbose:
+            raise
+        print(f"grimoire-drill: {error.line()}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("grimoire-drill: interrupted; cleaned up", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

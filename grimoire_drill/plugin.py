@@ -1,0 +1,278 @@
+"""The pytest plugin: options, the drill's session fixtures, check results, and the outputs.
+
+Loaded by every pytest through the ``pytest11`` entry point, it stays inert unless a drill is
+asked for (``--drill-backups`` or the ``grimoire-drill`` CLI), so the project's own tests and
+other projects are not affected. Extras reach pytest-html through its hooks.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import html
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from . import archive
+from .config import OPTIONS, DrillConfig, Option, build_config
+from .engines.base import new_run_id
+from .errors import DrillFailure, GrimoireDrillError, HarnessError
+from .expectations import Expectations, load_expectations
+from .report.summary import CheckResult, build_summary
+from .session import DrillSession
+
+PLUGIN_NAME = "grimoire_drill_run"
+DEFAULT_REPORTS = Path("reports")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grimoire-drill", "restore drill of Le Grimoire backups")
+    for option in OPTIONS:
+        if option.name == "passphrase":
+            continue  # environment only: a passphrase never travels on a command line
+        flag = "--drill-" + option.name.replace("_", "-")
+        if option.flag:
+            group.addoption(flag, action="store_true", default=None, dest=f"drill_{option.name}", help=option.help)
+        else:
+            group.addoption(flag, default=None, dest=f"drill_{option.name}", help=option.help,
+                            choices=option.choices, metavar=option.name.upper())
+        parser.addini(f"grimoire_drill_{option.name}", option.help, default=None)
+
+
+def config_from_pytest(pyconfig: pytest.Config) -> DrillConfig:
+    def lookup(option: Option) -> Any:
+        value = pyconfig.getoption(f"drill_{option.name}")
+        if value is None:
+            value = pyconfig.getini(f"grimoire_drill_{option.name}")
+            value = value if value not in ("", None, []) else None
+        if value is None or option.flag:
+            return value
+        return option.parse(value) if isinstance(value, str) else value
+    return build_config(lookup)
+
+
+class Evidence:
+    """What a check hands to the report: a one-line message for a pass, and data to show."""
+
+    def __init__(self) -> None:
+        self.message = ""
+        self.data: dict[str, Any] = {}
+
+
+def _check_id(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("check")
+    base = marker.args[0] if marker else item.name
+    callspec = getattr(item, "callspec", None)
+    return f"{base}.{callspec.id}" if callspec else base
+
+
+def _failure_message(excinfo) -> tuple[str, str]:
+    """(status, one-line message) for an exception raised by a check or its fixtures."""
+    value = excinfo.value
+    if isinstance(value, DrillFailure):
+        return "failed", value.line()
+    if isinstance(value, HarnessError):
+        return "error", value.line()
+    if isinstance(value, AssertionError):
+        return "failed", (str(value).strip().splitlines() or ["assertion failed"])[0]
+    if excinfo.typename == "Failed":
+        return "failed", str(getattr(value, "msg", value)).splitlines()[0]
+    return "error", f"{excinfo.typename}: {str(value).splitlines()[0] if str(value) else ''}"
+
+
+def claim_report_dir(parent: Path, backup_id: str, run_id: str) -> tuple[Path, Any]:
+    """``parent/<backup id>``, or ``parent/<backup id>.<run id>`` while another drill holds it."""
+    for name in (backup_id, f"{backup_id}.{run_id}"):
+        path = parent / name
+        path.mkdir(parents=True, exist_ok=True)
+        lock = open(path / ".lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return path, lock
+        except BlockingIOError:
+            lock.close()
+    raise HarnessError(f"report dir {parent / backup_id} is busy", fix="pass --report-dir")
+
+
+class DrillRun:
+    """One drill inside one pytest session: owns the pipeline, gathers results, writes outputs."""
+
+    def __init__(self, config: DrillConfig, *, run_id: str | None = None, progress: Callable[[str], None] | None = None):
+        self.config = config
+        self.run_id = new_run_id() if run_id is None else run_id
+        self.expectations: Expectations = load_expectations(config.expectations)
+        self.session = DrillSession(config, self.expectations, self.run_id, progress)
+        self.checks: list[CheckResult] = []
+        self.summary: dict[str, Any] | None = None
+        self.report_dir: Path | None = None
+        self.interrupted = False
+        self._lock_handle = None
+        self._checks_started: float | None = None
+        self._checked_at: datetime | None = None
+        self.outputs: list[Path] = []
+
+    # -- where outputs go --------------------------------------------------------------------
+    def decide_report_dir(self) -> Path:
+        if self.config.report_dir is not None:
+            self.report_dir = self.config.report_dir
+            self.report_dir.mkdir(parents=True, exist_ok=True)
+            return self.report_dir
+        try:
+            backup_id = archive.locate(self.config.backups).backup_id if self.config.backups else "no-backup"
+        except GrimoireDrillError:
+            backup_id = "no-backup"
+        self.report_dir, self._lock_handle = claim_report_dir(DEFAULT_REPORTS, backup_id, self.run_id)
+        return self.report_dir
+
+    @property
+    def history_path(self) -> Path:
+        assert self.report_dir is not None
+        return self.config.history if self.config.history is not None else self.report_dir.parent / "history.jsonl"
+
+    # -- fixtures --------------------------------------------------------------------------
+    @pytest.fixture(scope="session")
+    def drill(self) -> DrillSession:
+        try:
+            yield self.session
+        finally:
+            self._checked_at = datetime.now(timezone.utc)
+            self.session.settle_counts()
+            self.session.close()
+
+    @pytest.fixture(scope="session", name="expectations")
+    def expectations_fixture(self) -> Expectations:
+        return self.expectations
+
+    @pytest.fixture
+    def evidence(self) -> Evidence:
+        return Evidence()
+
+    # -- hooks -----------------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "setup" and self._checks_started is None:
+            self._checks_started = time.perf_counter()
+        result = None
+        if report.when == "call":
+            evidence: Evidence | None = item.funcargs.get("evidence")
+            if report.passed:
+                result = CheckResult(_check_id(item), "passed", evidence.message if evidence else "ok",
+                                     dict(evidence.data) if evidence else {}, report.duration)
+            elif report.skipped:
+                result = CheckResult(_check_id(item), "skipped", _skip_reason(report), {}, report.duration)
+            else:
+                status, message = _failure_message(call.excinfo)
+                result = CheckResult(_check_id(item), status, message, dict(evidence.data) if evidence else {},
+                                     report.duration)
+        elif report.when == "setup" and not report.passed:
+            if report.skipped:
+                result = CheckResult(_check_id(item), "skipped", _skip_reason(report))
+            else:
+                status, message = _failure_message(call.excinfo)
+                result = CheckResult(_check_id(item), status, "not checked: " + message)
+        if result is not None:
+            self.checks.append(result)
+            report.user_properties.append(("check_id", result.id))
+            report.user_properties.append(("message", result.message))
+            _attach_html(report, result)
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.interrupted = True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from .report.outputs import write_run_outputs  # late import: report writers are not needed to collect
+
+        self.session.close()
+        checks_seconds = time.perf_counter() - self._checks_started if self._checks_started else 0.0
+        restore_seconds = sum(p.seconds for p in self.session.phases if p.name.startswith("restore_"))
+        started = time.perf_counter()
+        finished = datetime.now(timezone.utc)
+        checked_at = self._checked_at if self._checked_at is not None else finished
+        check_phase = {"name": "checks", "seconds": round(max(0.0, checks_seconds - restore_seconds), 3),
+                       "status": "ok" if self.checks else "skipped"}
+        self.summary = build_summary(self.session, self.checks, finished_at=finished, checked_at=checked_at,
+                                     interrupted=self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED,
+                                     extra_phases=[check_phase])
+        self.outputs = write_run_outputs(self.summary, self.report_dir, self.history_path, report_seconds_from=started)
+        session.exitstatus = {"passed": 0, "failed": 1, "error": 2}[self.summary["outcome"]]
+        if self.interrupted:
+            session.exitstatus = 130
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        from .report.outputs import seal_outputs
+
+        if self.summary is not None and self.report_dir is not None:
+            seal_outputs(self.summary, self.report_dir)
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+
+    def pytest_html_report_title(self, report) -> None:
+        report.title = f"grimoire-drill — {self.session.config.backups}"
+
+    def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list, session) -> None:
+        from .report.outputs import html_sections
+
+        if self.summary is None:
+            return
+        prefix.extend(html_sections(self.summary, self.history_path))
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return "skipped"
+
+
+def _attach_html(report, result: CheckResult) -> None:
+    from pytest_html import extras
+
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_short(v))}</td></tr>"
+                   for k, v in result.evidence.items())
+    block = (f"<div class='gd-check gd-{result.status}'><p><b>{html.escape(result.id)}</b>: "
+             f"{html.escape(result.message)}</p>" + (f"<table class='gd-evidence'>{rows}</table>" if rows else "")
+             + "</div>")
+    report.extras = list(getattr(report, "extras", [])) + [extras.html(block)]
+
+
+def _short(value: Any, limit: int = 2000) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+# -- entry-point hooks: activate a DrillRun when asked for ------------------------------------
+def find_run(config: pytest.Config) -> DrillRun | None:
+    """The DrillRun of this session: registered by the CLI, or by us from --drill-* options."""
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, DrillRun):
+            return plugin
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "check(id): the stable id of a drill check in reports")
+    run = find_run(config)
+    if run is None:
+        if config.getoption("drill_backups") is None and not config.getini("grimoire_drill_backups"):
+            return  # not a drill: stay out of the way
+        try:
+            run = DrillRun(config_from_pytest(config), progress=lambda line: print(line, file=sys.stderr))
+        except GrimoireDrillError as error:
+            raise pytest.UsageError(error.line()) from None
+        config.pluginmanager.register(run, PLUGIN_NAME)
+    report_dir = run.decide_report_dir()
+    if config.option.htmlpath is None:
+        config.option.htmlpath = str(report_dir / "report.html")
+        config.option.self_contained_html = True
+    if getattr(config.option, "xmlpath", None) is None:
+        config.option.xmlpath = str(report_dir / "junit.xml")

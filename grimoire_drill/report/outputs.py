@@ -1,0 +1,61 @@
+"""Write one run's outputs in order: summary.json, drill.prom, history line; then seal them.
+
+pytest-html and junitxml write report.html and junit.xml in between (at session finish);
+the manifest is written last, once every file is final, so it stamps what an auditor gets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_atomic
+from .history import append_history, read_history
+from .manifest import write_manifest
+from .prometheus import write_prom
+from .schema import validate_summary
+
+OUTPUT_FILES = ("report.html", "junit.xml", "summary.json", "drill.prom")
+HISTORY_SHOWN = 30
+
+
+def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: Path, *,
+                      report_seconds_from: float) -> list[Path]:
+    """summary.json (schema-checked), drill.prom (atomic), one history line; the report phase timed."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    history_path.parent.mkdir(parents=True, exist_ok=True)
+    validate_summary(summary)
+    write_prom(summary, report_dir / "drill.prom")
+    append_history(summary, history_path)
+    summary["phases"].append({"name": "report", "seconds": round(time.perf_counter() - report_seconds_from, 3),
+                              "status": "ok"})
+    write_atomic(report_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    return [report_dir / name for name in OUTPUT_FILES]
+
+
+def seal_outputs(summary: dict[str, Any], report_dir: Path) -> Path:
+    """MANIFEST.sha256 over every output present, with the archive's own hash in its header."""
+    present = [report_dir / name for name in OUTPUT_FILES if (report_dir / name).is_file()]
+    archive = summary.get("archive", {})
+    return write_manifest(report_dir, present, archive.get("path"), archive.get("sha256"))
+
+
+def html_sections(summary: dict[str, Any], history_path: Path) -> list[str]:
+    """The report's own sections, placed above pytest-html's results table."""
+    from . import html_parts
+
+    history = read_history(history_path, limit=HISTORY_SHOWN)
+    return [
+        html_parts.styles(),
+        html_parts.verdict_banner(summary),
+        html_parts.simulated_banner(summary),
+        html_parts.archive_identity(summary),
+        html_parts.engines_table(summary),
+        html_parts.phase_timeline(summary),
+        html_parts.counts_table(summary),
+        html_parts.checks_table(summary),
+        html_parts.rounds_table(summary),
+        html_parts.trend_svg(history),
+    ]

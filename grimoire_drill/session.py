@@ -1,0 +1,337 @@
+"""The drill's pipeline: config → archive → engines → restore, each stage run once, timed, remembered.
+
+The pytest plugin exposes these stages as session fixtures; checks only read what a stage
+produced. A stage that failed re-raises the same failure to every check that needs it, so a
+check that could not run is reported as not run, never as passed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import psycopg
+from psycopg import sql
+
+from . import archive
+from .config import DrillConfig
+from .dump import CollectionDump, count_bson, count_export, scan_mongodump
+from .engines.selection import Choice, build_mongo, build_postgres, choose_mongo, choose_postgres
+from .errors import DrillFailure, GrimoireDrillError, HarnessError
+from .expectations import Expectations
+from .pg_source import source_row_counts
+from .restore.mongo import MongoRestore, restore_mongo
+from .restore.postgres import PostgresRestore, pick_dump, restore_postgres
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class PhaseRecord:
+    name: str
+    seconds: float
+    status: str               # ok | failed | skipped
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """A stage's value or the failure it raised (re-raised to every consumer)."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+    def get(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+@dataclass
+class DatabaseState:
+    """One database after the prepare step: its engine choice, engine and restore result."""
+
+    choice: Choice | None = None
+    engine: Any = None
+    restore: Outcome = field(default_factory=Outcome)
+    start_seconds: float = 0.0
+
+
+class DrillSession:
+    def __init__(self, config: DrillConfig, expectations: Expectations, run_id: str,
+                 progress: Progress | None = None):
+        self.config = config
+        self.expectations = expectations
+        self.run_id = run_id
+        self.progress = progress
+        self.started_at = datetime.now(timezone.utc)
+        self.now = config.now if config.now is not None else self.started_at
+        self.phases: list[PhaseRecord] = []
+        self.failures: list[GrimoireDrillError] = []
+        self._stages: dict[str, Outcome] = {}
+        self._lock = threading.RLock()            # stages (re-entrant: a stage may need another)
+        self._records_lock = threading.Lock()     # phase records, appended from restore threads
+        self._prepare_lock = threading.Lock()     # never held by the restore threads themselves
+        self._stack = ExitStack()
+        self._temp: Path | None = None
+        self.mongo = DatabaseState()
+        self.postgres = DatabaseState()
+        self._prepared = False
+
+    # -- plumbing --------------------------------------------------------------------------
+    def say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
+
+    def record(self, name: str, seconds: float, status: str, **detail: Any) -> None:
+        with self._records_lock:
+            self.phases.append(PhaseRecord(name, round(seconds, 3), status, detail))
+
+    def _fail(self, failure: GrimoireDrillError) -> None:
+        with self._records_lock:
+            self.failures.append(failure)
+
+    def _stage(self, name: str, compute: Callable[[], Any], phase: str | None = None) -> Any:
+        """Run ``compute`` once; remember its value or its failure; time it as ``phase``."""
+        with self._lock:
+            if name not in self._stages:
+                started = time.perf_counter()
+                outcome = Outcome()
+                try:
+                    outcome.value = compute()
+                except GrimoireDrillError as failure:
+                    outcome.error = failure
+                    self._fail(failure)
+                if phase is not None:
+                    self.record(phase, time.perf_counter() - started, "failed" if outcome.error else "ok")
+                self._stages[name] = outcome
+            return self._stages[name].get()
+
+    def has_stage(self, name: str) -> bool:
+        """True once a stage ran (whatever its outcome): summaries read only what was done."""
+        return name in self._stages
+
+    @property
+    def temp_dir(self) -> Path:
+        if self._temp is None:
+            self._temp = Path(tempfile.mkdtemp(prefix=f"gd-{self.run_id}-", dir=self.config.temp_dir))
+            self._temp.chmod(0o711)  # the local PostgreSQL runs as another OS user below it
+        return self._temp
+
+    def close(self) -> None:
+        """Stop every engine and remove the temp dir, whatever happened before."""
+        try:
+            self._stack.close()
+        finally:
+            if self._temp is not None:
+                shutil.rmtree(self._temp, ignore_errors=True)
+                self._temp = None
+
+    # -- stages ----------------------------------------------------------------------------
+    def located(self) -> archive.BackupRef:
+        def locate() -> archive.BackupRef:
+            if self.config.backups is None:
+                raise HarnessError("no BACKUPS given", fix="grimoire-drill run /path/to/backups (or --drill-backups)")
+            ref = archive.locate(self.config.backups)
+            self.say(f"backup: {ref.name} ({ref.size_bytes:,} bytes) from {ref.path}")
+            return ref
+        return self._stage("locate", locate, "locate")
+
+    def extracted(self) -> archive.Extracted:
+        def extract() -> archive.Extracted:
+            ref = self.located()
+            self.say(f"archive: verifying and extracting {ref.path.name}")
+            result = archive.extract(ref, self.temp_dir / "backup", passphrase=self.config.read_passphrase(),
+                                     progress=self._byte_progress)
+            return result
+        return self._stage("extract", extract, "archive")
+
+    def _byte_progress(self, done: int, total: int) -> None:
+        self.say(f"archive: {done / 1e6:,.1f} / {total / 1e6:,.1f} MB read")
+
+    def backup_info(self) -> dict[str, str]:
+        return self._stage("backup_info", lambda: archive.read_backup_info(self.extracted().root))
+
+    def mongo_layout(self) -> dict[str, dict[str, CollectionDump]]:
+        def scan() -> dict[str, dict[str, CollectionDump]]:
+            root = self.extracted().root / "mongodb"
+            if not root.is_dir():
+                raise DrillFailure("no mongodb/ folder in the backup", where=str(self.located().path),
+                                   fix="check the backup job's mongodump step")
+            return scan_mongodump(root)
+        return self._stage("mongo_layout", scan)
+
+    def postgres_dump(self) -> Path:
+        return self._stage("postgres_dump", lambda: pick_dump(self.extracted().root / "postgresql"))
+
+    # -- prepare: start engines and restore, both databases at once -------------------------
+    def prepare(self) -> None:
+        with self._prepare_lock:
+            if self._prepared:
+                return
+            self._prepared = True
+            try:
+                self.extracted()
+            except GrimoireDrillError as failure:
+                self.mongo.restore.error = self.postgres.restore.error = failure
+                return
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare") as pool:
+                mongo = pool.submit(self._prepare_mongo)
+                postgres = pool.submit(self._prepare_postgres)
+                mongo.result()
+                postgres.result()
+            start = max(self.mongo.start_seconds, self.postgres.start_seconds)
+            failed = self.mongo.engine is None or self.postgres.engine is None
+            self.record("start", start, "failed" if failed else "ok")
+
+    def _engine(self, state: DatabaseState, choose, build) -> bool:
+        started = time.perf_counter()
+        try:
+            state.choice = choose()
+            self.say(f"engine {state.choice.line()}")
+            engine = build(state.choice)
+            state.engine = self._stack.enter_context(engine)
+            return True
+        except GrimoireDrillError as failure:
+            state.restore.error = failure
+            self._fail(failure)
+            return False
+        except Exception as exc:  # an engine library failing in an unforeseen way is a harness error
+            failure = HarnessError(f"engine failed to start: {type(exc).__name__}: {exc}".splitlines()[0],
+                                   fix="re-run with -v for the traceback")
+            state.restore.error = failure
+            self._fail(failure)
+            return False
+        finally:
+            state.start_seconds = time.perf_counter() - started
+
+    def _restore(self, state: DatabaseState, phase: str, run: Callable[[], Any]) -> None:
+        started = time.perf_counter()
+        try:
+            state.restore.value = run()
+        except GrimoireDrillError as failure:
+            state.restore.error = failure
+            self._fail(failure)
+        except Exception as exc:
+            failure = HarnessError(f"{phase} crashed: {type(exc).__name__}: {exc}".splitlines()[0],
+                                   fix="re-run with -v for the traceback")
+            state.restore.error = failure
+            self._fail(failure)
+        value = state.restore.value
+        ok = state.restore.error is None and getattr(value, "ok", False)
+        detail = dict(getattr(value, "detail", {}) or {})
+        self.record(phase, time.perf_counter() - started, "ok" if ok else "failed", **detail)
+
+    def _prepare_mongo(self) -> None:
+        state = self.mongo
+        if not self._engine(state, lambda: choose_mongo(self.config),
+                            lambda c: build_mongo(c, self.config, self.run_id, self.temp_dir)):
+            self.record("restore_mongodb", 0.0, "skipped")
+            return
+        def run() -> MongoRestore:
+            layout = self.mongo_layout()
+            skip = set(self.expectations.skip_databases)
+            names = [f"{db}.{c}" for db, colls in sorted(layout.items()) if db not in skip for c in sorted(colls)]
+            self.say("restore_mongodb: loading " + (", ".join(names) if names else "nothing"))
+            result = restore_mongo(state.engine, self.extracted().root / "mongodb", layout,
+                                   skip=self.expectations.skip_databases, jobs=self.config.job_count)
+            self.say(f"restore_mongodb: {result.documents:,} documents via {result.method}"
+                     + ("" if result.ok else f", {len(result.all_errors())} error(s)"))
+            return result
+        self._restore(state, "restore_mongodb", run)
+
+    def _prepare_postgres(self) -> None:
+        state = self.postgres
+        superuser = self.expectations.pg_user
+        if not self._engine(state, lambda: choose_postgres(self.config),
+                            lambda c: build_postgres(c, self.config, self.run_id, self.temp_dir, superuser)):
+            self.record("restore_postgresql", 0.0, "skipped")
+            return
+        def run() -> PostgresRestore:
+            self.postgres_dump()
+            self.say("restore_postgresql: loading " + self.postgres_dump().name)
+            result = restore_postgres(state.engine, self.extracted().root / "postgresql",
+                                      self.expectations.pg_database, jobs=self.config.job_count,
+                                      keep_owner=state.choice.kind != "external")
+            self.say(f"restore_postgresql: {result.tool} exited {result.returncode}"
+                     + ("" if result.ok else f", {len(result.errors)} error(s)"))
+            return result
+        self._restore(state, "restore_postgresql", run)
+
+    # -- what checks read --------------------------------------------------------------------
+    def mongo_restore(self) -> MongoRestore:
+        self.prepare()
+        return self.mongo.restore.get()
+
+    def postgres_restore(self) -> PostgresRestore:
+        self.prepare()
+        return self.postgres.restore.get()
+
+    def mongo_database(self, name: str):
+        """The restored database (a scratch name on external servers) as a pymongo Database."""
+        self.mongo_restore()
+        return self.mongo.engine.client()[self.mongo.engine.database_name(name)]
+
+    def postgres_connect(self) -> psycopg.Connection:
+        result = self.postgres_restore()
+        return psycopg.connect(self.postgres.engine.conninfo(result.database), autocommit=True)
+
+    def source_counts(self) -> dict[str, Any]:
+        """Counts read from the dump files: BSON per collection, JSON exports, PostgreSQL COPY rows."""
+        def count() -> dict[str, Any]:
+            root = self.extracted().root
+            mongo: dict[str, dict[str, int | None]] = {}
+            exports = {collection: name for name, collection in self.expectations.exports}
+            for db, colls in sorted(self.mongo_layout().items()):
+                if db in self.expectations.skip_databases:
+                    continue
+                for name, dump in sorted(colls.items()):
+                    entry: dict[str, int | None] = {"dump": count_bson(dump.bson_path) if dump.bson_path else None}
+                    if db == self.expectations.mongo_database and name in exports:
+                        export = root / exports[name]
+                        entry["export"] = count_export(export) if export.is_file() else None
+                    mongo[f"{db}.{name}"] = entry
+            try:
+                postgres = source_row_counts(self.postgres_dump())
+            except GrimoireDrillError:
+                postgres = None
+            return {"mongodb": mongo, "postgresql": postgres}
+        return self._stage("source_counts", count)
+
+    def settle_counts(self) -> None:
+        """Count while the engines still run, for the summary, even if no check asked for counts."""
+        if not self.has_stage("extract"):
+            return
+        for stage in (self.source_counts, self.restored_counts):
+            try:
+                stage()
+            except GrimoireDrillError:
+                pass
+
+    def restored_counts(self) -> dict[str, Any]:
+        def count() -> dict[str, Any]:
+            counts: dict[str, Any] = {"mongodb": {}, "postgresql": {}}
+            if self.mongo.restore.error is None and self.mongo.restore.value is not None:
+                for coll in self.mongo.restore.value.collections:
+                    db_name, _, name = coll.target.partition(".")
+                    counts["mongodb"][coll.namespace] = self.mongo.engine.client()[db_name][name].count_documents({})
+            if self.postgres.restore.error is None and self.postgres.restore.value is not None:
+                with self.postgres_connect() as conn:
+                    tables = [row[0] for row in conn.execute(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+                    for table in tables:
+                        counts["postgresql"][table] = conn.execute(
+                            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+            uploads = self.extracted().root / "uploads"
+            counts["uploads_files"] = sum(1 for p in uploads.rglob("*") if p.is_file()) if uploads.is_dir() else 0
+            return counts
+        self.prepare()
+        return self._stage("restored_counts", count)

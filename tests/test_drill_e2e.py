@@ -1,0 +1,109 @@
+"""End to end: the real CLI on generated backups, real PostgreSQL, the simulated MongoDB here.
+
+Each defect must give exit 1 and a message naming what is wrong; a clean backup passes with the
+counts that were written into it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+RUN = ("run", "--mongo-engine", "simulated", "--postgres-engine", "local")
+
+
+def _summary(report_dir: Path) -> dict:
+    return json.loads((report_dir / "summary.json").read_text())
+
+
+def test_clean_backup_passes_with_the_right_counts(sample_factory, run_cli, tmp_path):
+    archive = sample_factory()
+    report = tmp_path / "report"
+    result = run_cli(*RUN, archive.parent, "--report-dir", report)
+    assert result.returncode == 0, result.output
+    assert "PASSED" in result.stdout and "SIMULATED" in result.stdout
+    summary = _summary(report)
+    assert summary["outcome"] == "passed" and summary["simulated"] is True
+    assert summary["totals"]["failed"] == 0 and summary["totals"]["error"] == 0
+    for namespace, source in summary["source_counts"]["mongodb"].items():
+        assert summary["counts"]["mongodb"][namespace] == source["dump"] > 0
+        if source.get("export") is not None:
+            assert source["export"] == source["dump"]
+    assert summary["counts"]["postgresql"]["users"] == summary["source_counts"]["postgresql"]["users"] > 0
+    assert summary["counts"]["postgresql"]["alembic_version"] == 1
+    ids = {c["id"] for c in summary["checks"]}
+    assert {"mongodb.index.ingredients.off_id_1", "mongodb.unique.ingredients.off_id_1",
+            "postgresql.table.alembic_version", "archive.fresh", "consistency.uploads"} <= ids
+    for name in ("report.html", "junit.xml", "summary.json", "drill.prom", "MANIFEST.sha256"):
+        assert (report / name).is_file(), name
+    assert "SIMULATED" in (report / "report.html").read_text()
+
+
+@pytest.mark.parametrize("defect, named", [
+    ("duplicate-off-id", "off_id"),
+    ("missing-index", "created_at_-1"),
+    ("missing-collection", "legrimoire.categories"),
+    ("export-count-mismatch", "ingredients_export.json"),
+])
+def test_defect_fails_the_drill_and_is_named(sample_factory, run_cli, tmp_path, defect, named):
+    archive = sample_factory(defect)
+    report = tmp_path / "report"
+    result = run_cli(*RUN, archive, "--report-dir", report)
+    assert result.returncode == 1, result.output
+    assert "FAILED" in result.stdout
+    failed = [c for c in _summary(report)["checks"] if c["status"] == "failed"]
+    assert failed, "a defect must fail at least one check"
+    assert any(named in c["message"] for c in failed), [c["message"] for c in failed]
+    assert named in result.stdout
+
+
+def test_duplicate_off_id_names_the_value(sample_factory, run_cli, tmp_path):
+    result = run_cli(*RUN, sample_factory("duplicate-off-id"), "--report-dir", tmp_path / "r")
+    unique = [line for line in result.stdout.splitlines() if "mongodb.unique.ingredients" in line]
+    assert unique and "off_id=" in unique[0] and "appears 2 times" in unique[0], result.stdout
+
+
+def test_empty_backups_folder_is_exit_1_with_message(run_cli, tmp_path):
+    empty = tmp_path / "backups"
+    empty.mkdir()
+    result = run_cli(*RUN, empty, "--report-dir", tmp_path / "r")
+    assert result.returncode == 1, result.output
+    assert "no backup" in result.output.lower() and str(empty) in result.output
+    summary = _summary(tmp_path / "r")
+    assert summary["outcome"] == "failed"
+    assert not any(c["status"] == "passed" for c in summary["checks"])
+
+
+def test_stale_backup_fails_on_age_from_the_name(sample_factory, run_cli, tmp_path):
+    archive = sample_factory(hours_old=30)
+    result = run_cli(*RUN, archive, "--report-dir", tmp_path / "r")
+    assert result.returncode == 1
+    assert "archive.fresh" in result.stdout and "more than 26 h" in result.stdout
+
+
+def test_extracted_folder_is_drilled_too(sample_factory, run_cli, tmp_path):
+    import tarfile
+
+    with tarfile.open(sample_factory()) as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    folder = next((tmp_path / "x").glob("backup_*"))
+    result = run_cli(*RUN, folder, "--report-dir", tmp_path / "r", "--min-size-kb", "1")
+    assert result.returncode == 0, result.output
+
+
+def test_default_report_dir_is_per_backup_id_and_history_grows(sample_factory, run_cli, tmp_path):
+    archive = sample_factory()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    shutil.copy(archive, backups / archive.name)
+    for _ in range(2):
+        assert run_cli(*RUN, backups).returncode == 0
+    backup_id = archive.name.removeprefix("backup_").removesuffix(".tar.gz")
+    assert (tmp_path / "reports" / backup_id / "report.html").is_file()
+    lines = (tmp_path / "reports" / "history.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["outcome"] == "passed" for line in lines)
