@@ -8,6 +8,7 @@ outcome to the exit codes DESIGN.md gives (0 passed, 1 backup failed, 2 harness,
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import signal
@@ -86,6 +87,7 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
               verbose: bool = False) -> int:
     import pytest
 
+    from .engines.janitor import sweep_strays
     from .plugin import DrillRun
 
     drill = DrillRun(config, progress=printer)
@@ -95,6 +97,8 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
         argv += ["-k", keyword]
     argv += list(pytest_args)
     printer(f"run {drill.run_id}: drilling {config.backups}")
+    for stray in sweep_strays(drill.run_id):
+        printer(f"removed a stray of a killed earlier run: {stray}")
     code = pytest.main(argv, plugins=[drill])
     summary = drill.summary
     if summary is None:
@@ -225,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    logging.getLogger("testcontainers").setLevel(logging.WARNING)  # our progress lines say what matters
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)

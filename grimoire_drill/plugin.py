@@ -114,19 +114,20 @@ class DrillRun:
         self._lock_handle = None
         self._checks_started: float | None = None
         self._checked_at: datetime | None = None
+        self._checks_done: float | None = None
         self.outputs: list[Path] = []
 
     # -- where outputs go --------------------------------------------------------------------
     def decide_report_dir(self) -> Path:
         if self.config.report_dir is not None:
-            self.report_dir = self.config.report_dir
+            self.report_dir = self.config.report_dir.resolve()
             self.report_dir.mkdir(parents=True, exist_ok=True)
             return self.report_dir
         try:
             backup_id = archive.locate(self.config.backups).backup_id if self.config.backups else "no-backup"
         except GrimoireDrillError:
             backup_id = "no-backup"
-        self.report_dir, self._lock_handle = claim_report_dir(DEFAULT_REPORTS, backup_id, self.run_id)
+        self.report_dir, self._lock_handle = claim_report_dir(DEFAULT_REPORTS.resolve(), backup_id, self.run_id)
         return self.report_dir
 
     @property
@@ -141,6 +142,7 @@ class DrillRun:
             yield self.session
         finally:
             self._checked_at = datetime.now(timezone.utc)
+            self._checks_done = time.perf_counter()
             self.session.settle_counts()
             self.session.close()
 
@@ -191,12 +193,15 @@ class DrillRun:
         from .report.outputs import write_run_outputs  # late import: report writers are not needed to collect
 
         self.session.close()
-        checks_seconds = time.perf_counter() - self._checks_started if self._checks_started else 0.0
-        restore_seconds = sum(p.seconds for p in self.session.phases if p.name.startswith("restore_"))
         started = time.perf_counter()
+        checks_end = self._checks_done if self._checks_done is not None else started
+        checks_begin = self._checks_started if self._checks_started is not None else checks_end
+        if self.session.prepared_at is not None:  # restores ran inside the first check that needed them
+            checks_begin = max(checks_begin, self.session.prepared_at)
+        checks_seconds = checks_end - checks_begin
         finished = datetime.now(timezone.utc)
         checked_at = self._checked_at if self._checked_at is not None else finished
-        check_phase = {"name": "checks", "seconds": round(max(0.0, checks_seconds - restore_seconds), 3),
+        check_phase = {"name": "checks", "seconds": round(max(0.0, checks_seconds), 3),
                        "status": "ok" if self.checks else "skipped"}
         self.summary = build_summary(self.session, self.checks, finished_at=finished, checked_at=checked_at,
                                      interrupted=self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED,

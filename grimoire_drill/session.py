@@ -85,6 +85,7 @@ class DrillSession:
         self.mongo = DatabaseState()
         self.postgres = DatabaseState()
         self._prepared = False
+        self.prepared_at: float | None = None     # perf_counter when both databases were restored
 
     # -- plumbing --------------------------------------------------------------------------
     def say(self, line: str) -> None:
@@ -188,6 +189,7 @@ class DrillSession:
                 postgres = pool.submit(self._prepare_postgres)
                 mongo.result()
                 postgres.result()
+            self.prepared_at = time.perf_counter()
             start = max(self.mongo.start_seconds, self.postgres.start_seconds)
             failed = self.mongo.engine is None or self.postgres.engine is None
             self.record("start", start, "failed" if failed else "ok")

@@ -13,6 +13,7 @@ from .. import __version__
 from ..errors import DrillFailure, GrimoireDrillError, HarnessError
 
 SCHEMA = "grimoire-drill/summary@1"
+PHASE_ORDER = ("locate", "archive", "start", "restore_mongodb", "restore_postgresql", "checks", "report")
 STATUSES = ("passed", "failed", "skipped", "error")
 
 
@@ -86,6 +87,7 @@ def build_summary(session, checks: list[CheckResult], *, finished_at: datetime, 
     engines = {"mongodb": _engine_section(session.mongo), "postgresql": _engine_section(session.postgres)}
     phases = [{"name": p.name, "seconds": p.seconds, "status": p.status, **({"detail": p.detail} if p.detail else {})}
               for p in session.phases] + list(extra_phases or [])
+    phases.sort(key=lambda phase: PHASE_ORDER.index(phase["name"]))  # stable: pipeline order, as recorded
     totals = {status: sum(1 for c in checks if c.status == status) for status in STATUSES}
     counts: dict[str, Any] = {"mongodb": {}, "postgresql": {}, "uploads_files": 0}
     source: dict[str, Any] = {}
