@@ -83,6 +83,22 @@ def config_from_args(args: argparse.Namespace):
     return build_config(lookup)
 
 
+def _pytest_argv(keyword: str | None, pytest_args: Sequence[str], verbose: bool) -> list[str]:
+    argv = [str(drills_dir()), "-p", "no:cacheprovider", f"--confcutdir={drills_dir()}"]
+    argv += ["-v", "--tb=long"] if verbose else ["-p", "no:terminal", "-p", "no:warnings"]
+    if keyword:
+        argv += ["-k", keyword]
+    return argv + list(pytest_args)
+
+
+def _exit_code(summary: dict | None, interrupted: bool) -> int:
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if summary is None:
+        return EXIT_HARNESS
+    return {"passed": EXIT_PASSED, "failed": EXIT_FAILED, "error": EXIT_HARNESS}[summary["outcome"]]
+
+
 def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_args: Sequence[str] = (),
               verbose: bool = False) -> int:
     import pytest
@@ -90,24 +106,63 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
     from .engines.janitor import sweep_strays
     from .plugin import DrillRun
 
+    if config.then:
+        return run_premigration(config, printer=printer, keyword=keyword, pytest_args=pytest_args, verbose=verbose)
     drill = DrillRun(config, progress=printer)
-    argv = [str(drills_dir()), "-p", "no:cacheprovider", f"--confcutdir={drills_dir()}"]
-    argv += ["-v", "--tb=long"] if verbose else ["-p", "no:terminal", "-p", "no:warnings"]
-    if keyword:
-        argv += ["-k", keyword]
-    argv += list(pytest_args)
     printer(f"run {drill.run_id}: drilling {config.backups}")
     for stray in sweep_strays(drill.run_id):
         printer(f"removed a stray of a killed earlier run: {stray}")
-    code = pytest.main(argv, plugins=[drill])
-    summary = drill.summary
-    if summary is None:
+    code = pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[drill])
+    if drill.summary is None:
         print(f"grimoire-drill: the drill did not run (pytest exit {int(code)})", file=sys.stderr)
         return EXIT_HARNESS
-    _print_verdict(summary, drill.report_dir)
-    if drill.interrupted or code == pytest.ExitCode.INTERRUPTED:
-        return EXIT_INTERRUPTED
-    return {"passed": EXIT_PASSED, "failed": EXIT_FAILED, "error": EXIT_HARNESS}[summary["outcome"]]
+    _print_verdict(drill.summary, drill.report_dir)
+    return _exit_code(drill.summary, drill.interrupted or code == pytest.ExitCode.INTERRUPTED)
+
+
+def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_args: Sequence[str],
+                     verbose: bool) -> int:
+    """Round 'before' (outputs in <report dir>/before/), the command, round 'after' (the main outputs)."""
+    import pytest
+
+    from . import premigration
+    from .engines.janitor import sweep_strays
+    from .plugin import DrillRun
+
+    first = DrillRun(config, progress=printer)
+    session = first.session
+    printer(f"run {first.run_id}: pre-migration drill of {config.backups}; then: {config.then}")
+    for stray in sweep_strays(first.run_id):
+        printer(f"removed a stray of a killed earlier run: {stray}")
+    try:
+        main_dir = first.decide_report_dir()
+        before = DrillRun(config, session=session, round_label="before", record_history=False)
+        before.report_dir = main_dir / "before"
+        code = pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[before])
+        if before.summary is None or before.interrupted or code == pytest.ExitCode.INTERRUPTED:
+            return _exit_code(before.summary, True if before.summary else False)
+        _print_verdict(before.summary, before.report_dir)
+        before_round = premigration.round_record("before", before.summary, session)
+        printer(f"then: running {config.then!r} against the restored databases")
+        result = premigration.run_command(config.then, session, Path.cwd())
+        printer(f"then: exited {result['exit_code']} after {result['seconds']:.1f}s")
+        session.new_round()
+        after = DrillRun(config, session=session, round_label="after",
+                         extra_checks=[premigration.command_check(result)],
+                         extra_summary={"then": result})
+        after.report_dir = main_dir
+        after.extra_summary["rounds"] = [before_round]
+        def add_after_round(summary: dict) -> None:
+            summary["rounds"].append(premigration.round_record("after", summary, session))
+            summary["changes"] = premigration.changes(summary["rounds"][0], summary["rounds"][-1])
+        after.finish_summary = add_after_round
+        code = pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[after])
+        if after.summary is None:
+            return EXIT_HARNESS
+        _print_verdict(after.summary, after.report_dir)
+        return _exit_code(after.summary, after.interrupted or code == pytest.ExitCode.INTERRUPTED)
+    finally:
+        session.close()
 
 
 def _print_verdict(summary: dict, report_dir: Path | None) -> None:

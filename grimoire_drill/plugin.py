@@ -102,12 +102,24 @@ def claim_report_dir(parent: Path, backup_id: str, run_id: str) -> tuple[Path, A
 class DrillRun:
     """One drill inside one pytest session: owns the pipeline, gathers results, writes outputs."""
 
-    def __init__(self, config: DrillConfig, *, run_id: str | None = None, progress: Callable[[str], None] | None = None):
+    def __init__(self, config: DrillConfig, *, run_id: str | None = None, progress: Callable[[str], None] | None = None,
+                 session: DrillSession | None = None, round_label: str | None = None,
+                 extra_checks: list[CheckResult] | None = None, extra_summary: dict[str, Any] | None = None,
+                 record_history: bool = True):
+        """``session`` given: the caller owns it (pre-migration rounds share one restore) and closes it."""
         self.config = config
-        self.run_id = new_run_id() if run_id is None else run_id
-        self.expectations: Expectations = load_expectations(config.expectations)
-        self.session = DrillSession(config, self.expectations, self.run_id, progress)
-        self.checks: list[CheckResult] = []
+        if session is None:
+            self.run_id = new_run_id() if run_id is None else run_id
+            self.expectations: Expectations = load_expectations(config.expectations)
+            self.session = DrillSession(config, self.expectations, self.run_id, progress)
+        else:
+            self.run_id, self.expectations, self.session = session.run_id, session.expectations, session
+        self.owns_session = session is None
+        self.round_label = round_label
+        self.extra_summary = dict(extra_summary or {})
+        self.record_history = record_history
+        self.finish_summary: Callable[[dict[str, Any]], None] | None = None  # last word before outputs are written
+        self.checks: list[CheckResult] = list(extra_checks or [])
         self.summary: dict[str, Any] | None = None
         self.report_dir: Path | None = None
         self.interrupted = False
@@ -119,6 +131,9 @@ class DrillRun:
 
     # -- where outputs go --------------------------------------------------------------------
     def decide_report_dir(self) -> Path:
+        if self.report_dir is not None:  # chosen by the caller (pre-migration rounds)
+            self.report_dir.mkdir(parents=True, exist_ok=True)
+            return self.report_dir
         if self.config.report_dir is not None:
             self.report_dir = self.config.report_dir.resolve()
             self.report_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +159,8 @@ class DrillRun:
             self._checked_at = datetime.now(timezone.utc)
             self._checks_done = time.perf_counter()
             self.session.settle_counts()
-            self.session.close()
+            if self.owns_session:
+                self.session.close()
 
     @pytest.fixture(scope="session", name="expectations")
     def expectations_fixture(self) -> Expectations:
@@ -192,7 +208,8 @@ class DrillRun:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from .report.outputs import write_run_outputs  # late import: report writers are not needed to collect
 
-        self.session.close()
+        if self.owns_session:
+            self.session.close()
         started = time.perf_counter()
         checks_end = self._checks_done if self._checks_done is not None else started
         checks_begin = self._checks_started if self._checks_started is not None else checks_end
@@ -206,7 +223,14 @@ class DrillRun:
         self.summary = build_summary(self.session, self.checks, finished_at=finished, checked_at=checked_at,
                                      interrupted=self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED,
                                      extra_phases=[check_phase])
-        self.outputs = write_run_outputs(self.summary, self.report_dir, self.history_path, report_seconds_from=started)
+        self.summary.update(self.extra_summary)
+        if self.round_label is not None:
+            self.summary["round"] = self.round_label
+        if self.finish_summary is not None:
+            self.finish_summary(self.summary)
+        self.outputs = write_run_outputs(self.summary, self.report_dir,
+                                         self.history_path if self.record_history else None,
+                                         report_seconds_from=started)
         session.exitstatus = {"passed": 0, "failed": 1, "error": 2}[self.summary["outcome"]]
         if self.interrupted:
             session.exitstatus = 130

@@ -308,6 +308,11 @@ class DrillSession:
             return {"mongodb": mongo, "postgresql": postgres}
         return self._stage("source_counts", count)
 
+    def new_round(self) -> None:
+        """Forget what a check round measured (counts), keep the restore: for re-checking after --then."""
+        with self._lock:
+            self._stages.pop("restored_counts", None)
+
     def settle_counts(self) -> None:
         """Count while the engines still run, for the summary, even if no check asked for counts."""
         if not self.has_stage("extract"):

@@ -21,14 +21,15 @@ OUTPUT_FILES = ("report.html", "junit.xml", "summary.json", "drill.prom")
 HISTORY_SHOWN = 30
 
 
-def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: Path, *,
+def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: Path | None, *,
                       report_seconds_from: float) -> list[Path]:
-    """summary.json (schema-checked), drill.prom (atomic), one history line; the report phase timed."""
+    """summary.json (schema-checked), drill.prom (atomic), one history line (unless None); the report phase timed."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    history_path.parent.mkdir(parents=True, exist_ok=True)
     validate_summary(summary)
     write_prom(summary, report_dir / "drill.prom")
-    append_history(summary, history_path)
+    if history_path is not None:
+        history_path.parent.mkdir(parents=True, exist_ok=True)
+        append_history(summary, history_path)
     summary["phases"].append({"name": "report", "seconds": round(time.perf_counter() - report_seconds_from, 3),
                               "status": "ok"})
     write_atomic(report_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n")
