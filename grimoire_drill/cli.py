@@ -41,20 +41,42 @@ def drills_dir() -> Path:
 
 
 class Printer:
-    """Progress lines on stderr: timestamped plain lines, fine for a TTY and for CI logs alike."""
+    """Progress on stderr, live: one rewritten status line on a terminal; on a log (CI), plain
+    timestamped lines, transient ones (bytes read) at most every LOG_INTERVAL_S seconds."""
+
+    LOG_INTERVAL_S = 10.0
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
         self.started = time.monotonic()
         self._stream = None
+        self._tty = False
+        self._last_transient = float("-inf")
+        self._dangling = False
 
-    def __call__(self, line: str) -> None:
-        if self.quiet:
-            return
+    def _open(self):
         if self._stream is None:
             # a duplicate of fd 2 taken before pytest captures it, so progress reaches the user live
             self._stream = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
-        self._stream.write(f"[{time.monotonic() - self.started:7.1f}s] {line}\n")
+            self._tty = self._stream.isatty()
+        return self._stream
+
+    def __call__(self, line: str, transient: bool = False) -> None:
+        if self.quiet:
+            return
+        stream = self._open()
+        now = time.monotonic()
+        text = f"[{now - self.started:7.1f}s] {line}"
+        if transient and self._tty:
+            stream.write("\r\x1b[K" + text)
+            self._dangling = True
+            return
+        if transient:
+            if now - self._last_transient < self.LOG_INTERVAL_S:
+                return
+            self._last_transient = now
+        stream.write(("\r\x1b[K" if self._dangling else "") + text + "\n")
+        self._dangling = False
 
 
 # -- run -------------------------------------------------------------------------------------

@@ -295,7 +295,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("drill_backups") is None and not config.getini("grimoire_drill_backups"):
             return  # not a drill: stay out of the way
         try:
-            run = DrillRun(config_from_pytest(config), progress=lambda line: print(line, file=sys.stderr))
+            run = DrillRun(config_from_pytest(config), progress=lambda line, transient=False: print(line, file=sys.stderr))
         except GrimoireDrillError as error:
             raise pytest.UsageError(error.line()) from None
         config.pluginmanager.register(run, PLUGIN_NAME)

@@ -31,7 +31,7 @@ from .pg_source import source_row_counts
 from .restore.mongo import MongoRestore, restore_mongo
 from .restore.postgres import PostgresRestore, pick_dump, restore_postgres
 
-Progress = Callable[[str], None]
+Progress = Callable[..., None]  # (line, transient=False): transient lines may be overwritten or thinned
 
 
 @dataclass
@@ -88,9 +88,9 @@ class DrillSession:
         self.prepared_at: float | None = None     # perf_counter when both databases were restored
 
     # -- plumbing --------------------------------------------------------------------------
-    def say(self, line: str) -> None:
+    def say(self, line: str, transient: bool = False) -> None:
         if self.progress is not None:
-            self.progress(line)
+            self.progress(line, transient=transient)
 
     def record(self, name: str, seconds: float, status: str, **detail: Any) -> None:
         with self._records_lock:
@@ -156,7 +156,7 @@ class DrillSession:
         return self._stage("extract", extract, "archive")
 
     def _byte_progress(self, done: int, total: int) -> None:
-        self.say(f"archive: {done / 1e6:,.1f} / {total / 1e6:,.1f} MB read")
+        self.say(f"archive: {done / 1e6:,.1f} / {total / 1e6:,.1f} MB read", transient=True)
 
     def backup_info(self) -> dict[str, str]:
         return self._stage("backup_info", lambda: archive.read_backup_info(self.extracted().root))
