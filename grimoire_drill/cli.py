@@ -25,6 +25,7 @@ from .config import OPTIONS, Option, build_config
 from .errors import GrimoireDrillError, HarnessError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
+SAME_CAUSE_SHOWN = 2  # a missing archive fails every check: say it twice, then count the rest
 
 
 class _Terminated(KeyboardInterrupt):
@@ -139,7 +140,7 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
         print(f"grimoire-drill: the drill did not run (pytest exit {int(code)})", file=sys.stderr)
         return EXIT_HARNESS
     _print_verdict(drill.summary, drill.report_dir)
-    return _exit_code(drill.summary, drill.interrupted or code == pytest.ExitCode.INTERRUPTED)
+    return _exit_code(drill.summary, drill.interrupted)
 
 
 def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_args: Sequence[str],
@@ -161,8 +162,8 @@ def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_ar
         before = DrillRun(config, session=session, round_label="before", record_history=False)
         before.report_dir = main_dir / "before"
         code = pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[before])
-        if before.summary is None or before.interrupted or code == pytest.ExitCode.INTERRUPTED:
-            return _exit_code(before.summary, True if before.summary else False)
+        if before.summary is None or before.interrupted:
+            return _exit_code(before.summary, before.interrupted)
         _print_verdict(before.summary, before.report_dir)
         before_round = premigration.round_record("before", before.summary, session)
         printer(f"then: running {config.then!r} against the restored databases")
@@ -182,7 +183,7 @@ def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_ar
         if after.summary is None:
             return EXIT_HARNESS
         _print_verdict(after.summary, after.report_dir)
-        return _exit_code(after.summary, after.interrupted or code == pytest.ExitCode.INTERRUPTED)
+        return _exit_code(after.summary, after.interrupted)
     finally:
         session.close()
 
@@ -197,9 +198,15 @@ def _print_verdict(summary: dict, report_dir: Path | None) -> None:
     if summary.get("simulated"):
         simulated = [db for db, e in summary["engines"].items() if e.get("simulated")]
         print(f"SIMULATED: {', '.join(simulated)} ran on the simulated engine — not audit evidence", file=out)
-    for check in summary["checks"]:
-        if check["status"] in ("failed", "error"):
+    bad = [c for c in summary["checks"] if c["status"] in ("failed", "error")]
+    shown: dict[str, int] = {}
+    for check in bad:
+        shown[check["message"]] = shown.get(check["message"], 0) + 1
+        if shown[check["message"]] <= SAME_CAUSE_SHOWN:
             print(f"  {check['status'].upper()} {check['id']}: {check['message']}", file=out)
+    for message, count in shown.items():
+        if count > SAME_CAUSE_SHOWN:
+            print(f"  … and {count - SAME_CAUSE_SHOWN} more check(s) with the same cause: {message[:120]}", file=out)
     if summary.get("error") and summary["outcome"] != "passed":
         print(f"  cause: {summary['error']}", file=out)
     if report_dir is not None:
@@ -314,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             config = config_from_args(args)
+            if config.backups is None:
+                raise HarnessError("no BACKUPS given", fix="grimoire-drill run /path/to/backups (or env GRIMOIRE_DRILL_BACKUPS)")
             return run_drill(config, printer=Printer(args.quiet), keyword=args.keyword,
                              pytest_args=shlex.split(args.pytest_args), verbose=verbose)
         return {"list": cmd_list, "inspect": cmd_inspect, "sample": cmd_sample, "demo": cmd_demo}[args.command](args)

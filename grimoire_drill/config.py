@@ -148,14 +148,22 @@ class DrillConfig:
         return self
 
 
+def _parsed(option: Option, get: Callable[[Option], Any], source: str) -> Any:
+    """A setting's value, or a one-line HarnessError naming the setting when it does not parse."""
+    try:
+        return get(option)
+    except (ValueError, TypeError) as exc:
+        raise HarnessError(f"{source}: invalid value ({exc})", fix=option.help) from None
+
+
 def build_config(lookup: Callable[[Option], Any], environ: dict[str, str] | None = None) -> DrillConfig:
     """Resolve every option: ``lookup`` gives the flag/ini value (None when unset), then env, then default."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for option in OPTIONS:
-        value = None if option.name in ENV_ONLY else lookup(option)
+        value = None if option.name in ENV_ONLY else _parsed(option, lookup, option.cli)
         if value is None and option.env in env and env[option.env] != "":
-            value = option.parse(env[option.env])
+            value = _parsed(option, lambda o: o.parse(env[o.env]), option.env)
         if value is None:
             value = option.default
         values[option.name] = value

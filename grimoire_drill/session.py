@@ -51,7 +51,8 @@ class Outcome:
 
     def get(self) -> Any:
         if self.error is not None:
-            raise self.error
+            # a fresh traceback each time: re-raising one object would grow it with every check
+            raise self.error.with_traceback(None) from None
         return self.value
 
 
