@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -43,6 +44,7 @@ HOST = "legrimoire-prod"
 MONGO_SERVER_VERSION = "7.0.24"      # mongo:7.0
 MONGO_TOOLS_VERSION = "100.12.2"     # the database tools shipped in that image (these write prelude.json)
 ARCHIVE_OWNER = (1000, "legrimoire")  # the account backup-production.sh runs as
+MAX_PASSPHRASE_BYTES = 4096          # written to gpg's pipe in one go: must fit any pipe buffer
 
 # init-db.sh's createIndex calls, in order: (collection, key, unique).
 MONGO_INDEXES: tuple[tuple[str, tuple[tuple[str, int], ...], bool], ...] = (
@@ -274,8 +276,13 @@ class SampleWriter:
             self._pg = None
 
     def write(self, out_dir: Path, *, when: datetime | None = None, defect: str | None = None, scale: int = 1,
-              gzip_dump: bool = False, seed: int = 0, as_archive: bool = True) -> Path:
-        """One backup in ``out_dir``: ``backup_<id>.tar.gz``, or the ``backup_<id>`` folder."""
+              gzip_dump: bool = False, seed: int = 0, as_archive: bool = True,
+              passphrase: str | None = None) -> Path:
+        """One backup in ``out_dir``: ``backup_<id>.tar.gz``, or the ``backup_<id>`` folder.
+
+        With ``passphrase``, ``backup_<id>.tar.gz.gpg``: the archive as an operator encrypts it
+        (``gpg --symmetric --cipher-algo AES256``); archive defects damage the .tar.gz inside.
+        """
         if self._pg is None:
             raise RuntimeError("use SampleWriter inside a with block")
         chosen = _defect(defect)
@@ -283,22 +290,25 @@ class SampleWriter:
             raise ValueError(f"scale must be >= 1, got {scale}")
         if chosen is not None and chosen.archive is not None and not as_archive:
             raise ValueError(f"defect {defect!r} damages the .tar.gz, so it needs as_archive=True")
+        _check_passphrase(passphrase, as_archive)
         return _write_one(Path(out_dir), self._pg, started=_started_at(when), defect=chosen, scale=scale,
-                          gzip_dump=gzip_dump, seed=seed, as_archive=as_archive, temp_root=self._temp_root,
-                          progress=self._progress)
+                          gzip_dump=gzip_dump, seed=seed, as_archive=as_archive, passphrase=passphrase,
+                          temp_root=self._temp_root, progress=self._progress)
 
 
 def write_sample(out_dir: Path, *, when: datetime | None = None, defect: str | None = None, scale: int = 1,
-                 gzip_dump: bool = False, seed: int = 0, as_archive: bool = True,
+                 gzip_dump: bool = False, seed: int = 0, as_archive: bool = True, passphrase: str | None = None,
                  temp_root: Path | None = None, progress: Callable[[str], None] | None = None) -> Path:
     """Write one backup into ``out_dir``; return ``backup_<id>.tar.gz`` (or the ``backup_<id>`` folder).
 
     ``when`` (aware) is when backup-production.sh started: it names the backup. Defaults to an hour ago.
+    ``passphrase`` encrypts it: ``backup_<id>.tar.gz.gpg`` (see SampleWriter.write).
     """
     _defect(defect)  # fail on a bad name before starting PostgreSQL
+    _check_passphrase(passphrase, as_archive)
     with SampleWriter(temp_root=temp_root, progress=progress) as writer:
         return writer.write(out_dir, when=when, defect=defect, scale=scale, gzip_dump=gzip_dump, seed=seed,
-                            as_archive=as_archive)
+                            as_archive=as_archive, passphrase=passphrase)
 
 
 def write_generations(out_dir: Path, *, count: int, newest: datetime | None = None, defect: str | None = None,
@@ -306,11 +316,13 @@ def write_generations(out_dir: Path, *, count: int, newest: datetime | None = No
                       **write_options) -> list[Path]:
     """A nightly series (02:00 UTC, one a day), newest first; ``defect`` applies to the newest only.
 
-    ``newest`` defaults to the last 02:00 UTC that is past; ``write_options`` are SampleWriter.write's.
+    ``newest`` defaults to the last 02:00 UTC that is past; ``write_options`` are SampleWriter.write's
+    (``passphrase=`` encrypts every generation).
     """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     chosen = _defect(defect)
+    _check_passphrase(write_options.get("passphrase"), write_options.get("as_archive", True))
     # A stale newest backup means the nights stopped: the older ones move back with it.
     stopped = chosen.plan.age if chosen is not None else timedelta(0)
     if newest is None:
@@ -357,7 +369,7 @@ class _Job:
 
 
 def _write_one(out_dir: Path, pg: LocalPostgres, *, started: datetime, defect: _Defect | None, scale: int,
-               gzip_dump: bool, seed: int, as_archive: bool, temp_root: Path | None,
+               gzip_dump: bool, seed: int, as_archive: bool, passphrase: str | None, temp_root: Path | None,
                progress: Callable[[str], None] | None) -> Path:
     """Build in a temp dir next to the output (or in temp_root), move into place only when complete."""
     plan = defect.plan if defect is not None else _Plan()
@@ -365,7 +377,8 @@ def _write_one(out_dir: Path, pg: LocalPostgres, *, started: datetime, defect: _
                plan=plan, gzip_dump=gzip_dump, scale=scale)
     say = progress if progress is not None else (lambda _message: None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / (f"backup_{job.backup_id}.tar.gz" if as_archive else f"backup_{job.backup_id}")
+    suffix = (".tar.gz.gpg" if passphrase is not None else ".tar.gz") if as_archive else ""
+    target = out_dir / f"backup_{job.backup_id}{suffix}"
     if not as_archive and target.exists():
         raise HarnessError("a backup folder of that name already exists", where=str(target),
                            fix="remove it or choose another --when / output folder")
@@ -390,6 +403,9 @@ def _write_one(out_dir: Path, pg: LocalPostgres, *, started: datetime, defect: _
             _pack(root, built)
             if defect is not None and defect.archive is not None:
                 defect.archive(built)
+            if passphrase is not None:
+                say(f"backup_{job.backup_id}: encrypting")
+                built = _encrypt(built, passphrase)
         else:
             built = root
         done_at = datetime.now(timezone.utc) if plan.age else job.finished   # a stale backup copied just now
@@ -441,6 +457,52 @@ def _write_backup_info(root: Path, job: _Job) -> None:
         "- PostgreSQL: pg_restore -U <user> -d <database> postgresql/database.backup\n"
         "- Uploads: cp -r uploads/* /path/to/le-grimoire/backend/uploads/\n"
     )
+
+
+def _check_passphrase(passphrase: str | None, as_archive: bool) -> None:
+    if passphrase is None:
+        return
+    if not passphrase:
+        raise ValueError("an empty passphrase encrypts nothing; give a real one")
+    if "\n" in passphrase or "\r" in passphrase or len(passphrase.encode("utf-8")) > MAX_PASSPHRASE_BYTES:
+        raise ValueError(f"a passphrase is one line of at most {MAX_PASSPHRASE_BYTES} bytes (gpg reads one line)")
+    if not as_archive:
+        raise ValueError("only an archive can be encrypted: passphrase needs as_archive=True")
+
+
+def _encrypt(archive: Path, passphrase: str) -> Path:
+    """``gpg --symmetric --cipher-algo AES256`` next to ``archive``; return the ``.gpg`` file.
+
+    The passphrase goes through a pipe (``--passphrase-fd``), never argv or the environment.
+    gpg 2.2 needs an agent even for symmetric encryption, so one starts in a throwaway home
+    (short path: its socket lives there) and is stopped before the home is removed.
+    """
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        raise HarnessError("gpg is not installed, so the sample cannot be encrypted",
+                           fix="install GnuPG (apt-get install gnupg) or drop --encrypt")
+    target = archive.with_name(archive.name + ".gpg")
+    home = Path(tempfile.mkdtemp(prefix="gd-gnupg-"))
+    read_fd, write_fd = os.pipe()
+    try:
+        with os.fdopen(write_fd, "wb") as secret:  # a passphrase fits the pipe buffer: no deadlock
+            secret.write(passphrase.encode("utf-8") + b"\n")
+        done = subprocess.run(
+            [gpg, "--batch", "--quiet", "--no-tty", "--homedir", str(home), "--pinentry-mode", "loopback",
+             "--passphrase-fd", str(read_fd), "--symmetric", "--cipher-algo", "AES256",
+             "--output", str(target), str(archive)],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, pass_fds=(read_fd,))
+    finally:
+        os.close(read_fd)
+        subprocess.run([shutil.which("gpgconf") or "gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+                       capture_output=True, check=False)
+        shutil.rmtree(home, ignore_errors=True)
+    if done.returncode != 0:
+        reason = done.stderr.replace(passphrase, "***").strip().splitlines()
+        raise HarnessError(f"gpg could not encrypt the sample: {reason[-1] if reason else done.returncode}",
+                           where=str(archive), fix="check the GnuPG installation")
+    archive.unlink()
+    return target
 
 
 def _stamp_times(root: Path, moment: datetime) -> None:
