@@ -9,12 +9,20 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import HarnessError
+
 RUN_LABEL = "grimoire-drill.run"
 RUN_ENV = "GRIMOIRE_DRILL_RUN_ID"
+OWNER_ENV = "GRIMOIRE_DRILL_OWNER"      # "<pid>:<start time>" of the drill that started the process
+OWNER_FILE = ".grimoire-drill-owner"    # the same tag, inside every temp dir an engine creates
+TEMP_PREFIX = "gd-"                     # temp dirs of a run: gd-<run id>-...
 
 
 def new_run_id() -> str:
@@ -68,11 +76,124 @@ class ToolResult:
         return self.returncode == 0
 
 
+# -- who owns a process or a dir: a pid plus its start time survives pid reuse -------------
+
+def process_start(pid: int) -> str | None:
+    """Start time of a live process (clock ticks since boot), None when it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in {"Z", "X"}:
+        return None
+    return fields[19]
+
+
+def owner_tag(pid: int | None = None) -> str:
+    """``<pid>:<start time>`` of this process (or ``pid``), for OWNER_ENV and OWNER_FILE."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}:{process_start(pid) or 'unknown'}"
+
+
+def owner_gone(tag: str) -> bool:
+    """True only when we can tell the tagged owner is no longer running (a bad tag: False)."""
+    pid_text, _, start = tag.strip().partition(":")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if not Path("/proc/self/stat").exists():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    running = process_start(pid)
+    if running is None:
+        return True
+    return start not in {"", "unknown"} and running != start
+
+
+def run_env(run_id: str) -> dict[str, str]:
+    """Environment tags of every process an engine starts: which run, and which process owns it."""
+    return {RUN_ENV: run_id, OWNER_ENV: owner_tag()}
+
+
+def run_dir_prefix(run_id: str) -> str:
+    return f"{TEMP_PREFIX}{run_id}-"
+
+
+def make_run_dir(run_id: str, what: str, parent: Path | None = None) -> Path:
+    """A fresh temp dir ``gd-<run id>-<what>-*`` holding OWNER_FILE, so a later run can tell a stray."""
+    path = Path(tempfile.mkdtemp(prefix=f"{run_dir_prefix(run_id)}{what}-", dir=parent))
+    (path / OWNER_FILE).write_text(owner_tag() + "\n")
+    return path
+
+
 def tool_env(extra: dict[str, str]) -> dict[str, str]:
     """Environment for a host tool: secrets travel here, never in argv."""
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+class ToolProcesses:
+    """The host tools an engine is running, so ``cancel()`` from another thread can end them.
+
+    Ctrl-C reaches only the main thread; a restore thread inside ``pg_restore`` would otherwise
+    finish the whole restore before the drill could stop.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen] = set()
+        self._cancelled = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def check(self, what: str) -> None:
+        """Raise when cancelled: a cancelled engine starts nothing new."""
+        if self._cancelled.is_set():
+            raise HarnessError(f"{what} not started: the drill is stopping", fix="nothing to do: the drill was interrupted")
+
+    def run(self, argv: list[str], env: dict[str, str], timeout: float | None) -> ToolResult:
+        name = Path(argv[0]).name
+        with self._lock:
+            self.check(name)
+            process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                       text=True, encoding="utf-8", errors="replace")
+            self._running.add(process)
+        try:
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+                raise HarnessError(f"{name} did not finish within {timeout:.0f}s",
+                                   fix="raise the tool timeout or check the dump's size") from None
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
+        finally:
+            with self._lock:
+                self._running.discard(process)
+        if self._cancelled.is_set() and process.returncode != 0:
+            stderr += f"\n{name}: stopped because the drill is stopping\n"
+        return ToolResult(tuple(argv), process.returncode, stdout, stderr)
+
+    def cancel(self) -> None:
+        """Stop every running tool (SIGTERM) and refuse new ones; thread-safe, idempotent."""
+        with self._lock:
+            self._cancelled.set()
+            for process in self._running:
+                if process.poll() is None:
+                    process.terminate()
 
 
 def tail(text: str, lines: int = 8) -> str:

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 from urllib.parse import quote, urlparse
 
 from ..errors import HarnessError
-from .base import RUN_LABEL, EngineInfo, ToolResult
+from .base import RUN_LABEL, EngineInfo, ToolResult, process_start
 
 HOST_LABEL = "grimoire-drill.host"
 BOOT_LABEL = "grimoire-drill.boot"
@@ -71,13 +71,7 @@ def _boot_id() -> str:
         return "unknown"
 
 
-def _process_start(pid: int) -> str | None:
-    """Start time of a process (clock ticks since boot): a pid plus this survives pid reuse."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
+_process_start = process_start  # a pid plus its start time survives pid reuse
 
 
 def owner_labels(run_id: str, engine: str) -> dict[str, str]:
@@ -126,6 +120,11 @@ def remove_strays(current_run_id: str) -> list[str]:
     A container of the current run, of a live process, or started from another host is kept.
     Without a daemon there is nothing to remove.
     """
+    return [name for name, _run_id in remove_stray_containers(current_run_id)]
+
+
+def remove_stray_containers(current_run_id: str) -> list[tuple[str, str]]:
+    """``remove_strays``, returning (container name, run id) so the janitor can clean that run's dirs."""
     import docker
     from docker.errors import DockerException, NotFound
 
@@ -133,7 +132,7 @@ def remove_strays(current_run_id: str) -> list[str]:
         client = docker.from_env(timeout=STATUS_TIMEOUT_S)
     except DockerException:
         return []
-    removed: list[str] = []
+    removed: list[tuple[str, str]] = []
     try:
         for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
             labels = container.labels
@@ -143,7 +142,7 @@ def remove_strays(current_run_id: str) -> list[str]:
                 container.remove(force=True, v=True)
             except NotFound:
                 continue  # someone else removed it meanwhile
-            removed.append(container.name)
+            removed.append((container.name, labels.get(RUN_LABEL, "")))
     except (DockerException, OSError):
         return removed
     finally:
@@ -172,7 +171,7 @@ def _connection_wait_strategy(probe: Callable[[], None], transient: tuple[type[B
         def wait_until_ready(self, container) -> None:
             def attempt() -> bool:
                 try:
-                    probe()
+                    probe()  # raises a non-transient error when the drill is cancelled
                 except transient:
                     return False
                 return True
@@ -260,6 +259,9 @@ class _DockerEngine:
         self._password = secrets.token_urlsafe(24)
         self._labels = owner_labels(run_id, self.engine)
         self._container = None  # testcontainers DockerContainer once started
+        self._cancelled = threading.Event()
+        self._tools_running = 0
+        self._tools_lock = threading.Lock()
         self.host = "127.0.0.1"
         self.mapped_port = 0
         self._loopback = True
@@ -298,12 +300,38 @@ class _DockerEngine:
         container, self._container = self._container, None
         if container is None:
             return
-        client = container.get_docker_client().client
+        self._remove_containers()
+
+    def cancel(self) -> None:
+        """From any thread: end a running tool now and start nothing new; stop() still cleans up.
+
+        An exec cannot be killed through the Docker API, so a running tool ends with its
+        container (the restore is being abandoned anyway); a start in progress fails its next probe.
+        """
+        self._cancelled.set()
+        with self._tools_lock:
+            busy = self._tools_running > 0
+        if busy:
+            self._remove_containers()
+
+    def _check_cancelled(self, what: str) -> None:
+        if self._cancelled.is_set():
+            raise HarnessError(f"{what} not started: the drill is stopping", where=self.image,
+                               fix="nothing to do: the drill was interrupted")
+
+    def _remove_containers(self) -> None:
+        """Remove every container of this engine instance (found by its label, not by reference)."""
+        import docker
+
+        try:
+            client = docker.from_env(timeout=STATUS_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 — best effort; the next run's janitor is the safety net
+            return
         try:
             mine = {"label": f"{INSTANCE_LABEL}={self._labels[INSTANCE_LABEL]}"}
             for leftover in client.containers.list(all=True, filters=mine):
                 leftover.remove(force=True, v=True)
-        except Exception:  # noqa: BLE001 — best effort; the CLI's remove_strays is the safety net
+        except Exception:  # noqa: BLE001 — best effort; the next run's janitor is the safety net
             pass
         finally:
             client.close()
@@ -313,6 +341,7 @@ class _DockerEngine:
         from testcontainers.core.container import DockerContainer
         from testcontainers.core.wait_strategies import CompositeWaitStrategy, LogMessageWaitStrategy
 
+        self._check_cancelled(f"{self.engine} container")
         # Ryuk needs an image from a registry; we remove our own containers instead.
         testcontainers_config.ryuk_disabled = True
         name = f"grimoire-drill-{self.run_id}-{self.engine}-{self._labels[INSTANCE_LABEL][:4]}"
@@ -423,12 +452,17 @@ class _DockerEngine:
                                fix="check that the files are readable and Docker's data root has free space "
                                    "(docker system df)")
         argv = [tool, *(arg.format_map(inside) for arg in args)]
+        with self._tools_lock:
+            self._check_cancelled(tool)
+            self._tools_running += 1
         try:
             code, out, err = self._exec(argv, env, timeout=timeout)
             for host_path, path_inside in outputs:
                 self._copy_out(path_inside, host_path)
         finally:
-            if self._container is not None:  # gone after a timeout
+            with self._tools_lock:
+                self._tools_running -= 1
+            if self._container is not None and not self._cancelled.is_set():  # gone after a timeout or cancel
                 self._exec(["rm", "-rf", work], {})
         return ToolResult(tuple(argv), code, out, err)
 
@@ -452,6 +486,8 @@ class _DockerEngine:
             self.stop()  # the only way to end an exec: its container goes, the restore is lost anyway
             raise HarnessError(f"{argv[0]} did not finish within {timeout:.0f}s inside the {self.engine} container",
                                where=self.image, fix="raise the tool timeout or check the dump's size")
+        if self._cancelled.is_set() and ("error" in outcome or not self._container_exists(container)):
+            return -1, "", f"{argv[0]}: stopped because the drill is stopping (its container was removed)\n"
         if "error" in outcome:
             raise HarnessError(f"could not run {argv[0]} in the {self.engine} container: "
                                f"{_first_line(outcome['error'], self._password)}", where=self.image,
@@ -460,6 +496,16 @@ class _DockerEngine:
         code = api.exec_inspect(exec_id).get("ExitCode")
         return (code if code is not None else -1,
                 (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace"))
+
+    @staticmethod
+    def _container_exists(container) -> bool:
+        from docker.errors import DockerException
+
+        try:
+            container.reload()
+        except DockerException:
+            return False
+        return True
 
     def _copy_out(self, path_inside: str, host_path: Path) -> None:
         from docker.errors import NotFound
@@ -473,6 +519,11 @@ class _DockerEngine:
         with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(iter(chunks)), CHUNK_BYTES), mode="r|") as tar:
             for member in tar:
                 tar.extract(member, host_path.parent, filter="data")
+
+    def _require_running(self) -> None:
+        if self._container is None:
+            raise HarnessError(f"the {self.engine} container is not running", where=self.image,
+                               fix="use the engine inside its `with` block")
 
     def _wrapped(self):
         if self._container is None:
@@ -531,6 +582,7 @@ class DockerPostgres(_DockerEngine):
     def _probe(self) -> None:
         import psycopg
 
+        self._check_cancelled("PostgreSQL container")
         self._locate()
         with psycopg.connect(self.conninfo("postgres"), connect_timeout=3) as conn:
             conn.execute("SELECT 1")
@@ -551,11 +603,14 @@ class DockerPostgres(_DockerEngine):
         """libpq conninfo to the published port, password included."""
         from psycopg.conninfo import make_conninfo
 
+        self._require_running()
+
         return make_conninfo(host=self.host, port=str(self.mapped_port), user=self.superuser,
                              password=self._password, dbname=dbname)
 
     def url(self, dbname: str) -> str:
         """URL for a user command (--then), password included."""
+        self._require_running()
         return (f"postgresql://{quote(self.superuser, safe='')}:{quote(self._password, safe='')}"
                 f"@{self.host}:{self.mapped_port}/{quote(dbname, safe='')}")
 
@@ -610,6 +665,7 @@ class DockerMongo(_DockerEngine):
                                    authSource="admin", directConnection=True, serverSelectionTimeoutMS=timeout_ms)
 
     def _probe(self) -> None:
+        self._check_cancelled("MongoDB container")
         self._locate()
         probe = self._new_client(2000)
         try:

@@ -7,6 +7,8 @@ Credentials stay inside client objects and tool environments; they never reach a
 
 from __future__ import annotations
 
+import glob
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,14 +19,38 @@ from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from ..errors import HarnessError
-from .base import EngineInfo, ToolResult, tool_env
-from .local_postgres import find_bindir
+from .base import EngineInfo, ToolProcesses, ToolResult, run_env, tool_env
 
 CONNECT_TIMEOUT_MS = 15_000
 
 
 def scratch_name(base: str, run_id: str) -> str:
     return f"{base}_drill_{run_id}"
+
+
+def find_client_bindir() -> Path | None:
+    """Where pg_restore and psql are: next to ``pg_config --bindir``, Debian's layout, or PATH."""
+    candidates: list[str] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            candidates.append(done.stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    on_path = shutil.which("pg_restore")
+    if on_path:
+        candidates.append(str(Path(on_path).parent))
+    for candidate in candidates:
+        if (Path(candidate) / "pg_restore").exists() and (Path(candidate) / "psql").exists():
+            return Path(candidate)
+    return None
+
+
+def _scrubbed(error: BaseException, secret: str | None) -> str:
+    """First line of a driver error, with the password (if any) masked."""
+    lines = str(error).strip().splitlines()
+    line = lines[0] if lines else type(error).__name__
+    return line.replace(secret, "***") if secret else line
 
 
 def _redacted_host(hosts) -> str:
@@ -43,6 +69,7 @@ class ExternalMongo:
             raise HarnessError("--mongo-uri is not a valid MongoDB URI", fix="use mongodb://user:pass@host:27017/") from exc
         self._client: pymongo.MongoClient | None = None
         self._created: list[str] = []
+        self.undropped: list[str] = []
         self.info = EngineInfo(kind=self.kind)
 
     def __enter__(self) -> "ExternalMongo":
@@ -51,7 +78,9 @@ class ExternalMongo:
             build = self._client.admin.command("buildInfo")
         except PyMongoError as exc:
             self._client.close()
-            raise HarnessError(f"external MongoDB at {_redacted_host(self._parsed['nodelist'])} did not answer",
+            self._client = None
+            why = _scrubbed(exc, self._parsed.get("password"))
+            raise HarnessError(f"external MongoDB at {_redacted_host(self._parsed['nodelist'])} did not answer: {why}",
                                fix="check --mongo-uri, network and credentials") from None
         self.info = EngineInfo(kind=self.kind, version=build.get("version", "unknown"),
                                note=f"scratch databases *_drill_{self.run_id} on {_redacted_host(self._parsed['nodelist'])}")
@@ -64,12 +93,16 @@ class ExternalMongo:
             try:
                 self._client.drop_database(name)
             except PyMongoError:
-                pass
+                self.undropped.append(name)
         self._client.close()
         self._client = None
 
+    def cancel(self) -> None:
+        """Nothing runs outside this process (the native loader restores): nothing to end early."""
+
     def client(self) -> pymongo.MongoClient:
-        assert self._client is not None, "engine not started"
+        if self._client is None:
+            raise HarnessError("the external MongoDB engine is not open", fix="use the engine inside its `with` block")
         return self._client
 
     def database_name(self, base: str) -> str:
@@ -112,23 +145,42 @@ class ExternalPostgres:
             raise HarnessError("--postgres-dsn is not a valid libpq DSN",
                                fix="use postgresql://user:pass@host:5432/postgres") from None
         self._params.setdefault("connect_timeout", "15")
-        self.bindir = find_bindir()
+        self.bindir = find_client_bindir()
         self._created: list[str] = []
+        self.undropped: list[str] = []
+        self._open = False
+        self._tools = ToolProcesses()
         self.info = EngineInfo(kind=self.kind)
 
     def __enter__(self) -> "ExternalPostgres":
         try:
             with psycopg.connect(make_conninfo(**self._params)) as conn:
                 version = conn.execute("SHOW server_version").fetchone()[0]
-        except psycopg.Error:
-            raise HarnessError(f"external PostgreSQL at {self._where()} did not answer",
+        except psycopg.Error as exc:
+            raise HarnessError(f"external PostgreSQL at {self._where()} did not answer: "
+                               f"{_scrubbed(exc, self._params.get('password'))}",
                                fix="check --postgres-dsn, network and credentials") from None
         self.info = EngineInfo(kind=self.kind, version=version, note=f"scratch database *_drill_{self.run_id} on {self._where()}")
+        self._open = True
         return self
 
     def __exit__(self, *exc) -> None:
+        """Drop every scratch database we created (connections to it are ended: WITH (FORCE))."""
+        self._open = False
         for name in list(self._created):
-            self.drop_database(name)
+            try:
+                self.drop_database(name)
+            except psycopg.Error:
+                self._created.remove(name)
+                self.undropped.append(name)
+
+    def cancel(self) -> None:
+        """From any thread: end running tools (pg_restore) now and start nothing new; exit still drops."""
+        self._tools.cancel()
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise HarnessError("the external PostgreSQL engine is not open", fix="use the engine inside its `with` block")
 
     def _where(self) -> str:
         return f"{self._params.get('host', 'localhost')}:{self._params.get('port', '5432')}"
@@ -153,9 +205,13 @@ class ExternalPostgres:
         self._created.remove(name)
 
     def conninfo(self, dbname: str) -> str:
+        """libpq conninfo for the driver, password included: never print it."""
+        self._require_open()
         return make_conninfo(**{**self._params, "dbname": dbname})
 
     def url(self, dbname: str) -> str:
+        """URL for a --then command, password included: never print it."""
+        self._require_open()
         params = {**self._params, "dbname": dbname}
         auth = params.get("user", "")
         if params.get("password"):
@@ -164,10 +220,18 @@ class ExternalPostgres:
 
     def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None) -> ToolResult:
         """Host client tools; connection parameters travel as PG* environment variables, not argv."""
+        self._require_open()
         if self.bindir is None:
             raise HarnessError(f"{tool} not found", fix="install postgresql-client-15")
-        env = {f"PG{key.upper()}": str(value) for key, value in self._params.items()
-               if key in {"host", "port", "user", "password", "sslmode", "connect_timeout"}}
+        env = {_LIBPQ_ENV[key]: str(value) for key, value in self._params.items() if key in _LIBPQ_ENV}
         argv = [str(self.bindir / tool)] + [arg.format(**{k: str(v) for k, v in files.items()}) for arg in args]
-        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout, env=tool_env(env))
-        return ToolResult(tuple(argv), done.returncode, done.stdout, done.stderr)
+        return self._tools.run(argv, tool_env({**run_env(self.run_id), **env}), timeout)
+
+
+# libpq connection keywords a tool takes from its environment instead of argv (libpq-envars)
+_LIBPQ_ENV = {
+    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
+    "passfile": "PGPASSFILE", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY", "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS",
+    "application_name": "PGAPPNAME", "target_session_attrs": "PGTARGETSESSIONATTRS",
+}

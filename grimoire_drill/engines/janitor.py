@@ -1,18 +1,221 @@
-"""Find and remove what killed runs left behind: labelled containers, tagged server processes.
+"""Find and remove what killed runs left behind: labelled containers, tagged server processes, temp dirs.
 
-Every container carries ``grimoire-drill.run`` and its owner's pid; every local server carries
-GRIMOIRE_DRILL_RUN_ID in its environment. A thing whose owner is gone is a stray.
+Every container carries ``grimoire-drill.run`` and its owner's pid and start time; every local
+server or tool process carries GRIMOIRE_DRILL_RUN_ID and GRIMOIRE_DRILL_OWNER (``<pid>:<start>``)
+in its environment; every temp dir of a run is named ``gd-<run id>-*`` and engine dirs hold an
+owner file. A thing whose owner process is gone is a stray: a run that is still going (another
+drill on the same machine) is never touched, nor is anything we cannot attribute for certain.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
 
-def sweep_strays(current_run_id: str) -> list[str]:
-    """Remove strays of earlier runs; return one description per thing removed."""
+from .base import OWNER_ENV, OWNER_FILE, RUN_ENV, TEMP_PREFIX, owner_gone, process_start, run_dir_prefix
+
+STOP_WAIT_S = 15.0     # a postmaster's immediate shutdown or mongod's SIGTERM takes well under this
+KILL_WAIT_S = 5.0
+POLL_S = 0.05
+RUN_DIR = re.compile(rf"^{re.escape(TEMP_PREFIX)}(?P<run>[0-9]{{14}}[0-9a-f]{{6}})-")
+
+
+@dataclass(frozen=True)
+class TaggedProcess:
+    """A process some drill started, as /proc shows it."""
+
+    pid: int
+    ppid: int
+    start: str
+    name: str
+    run_id: str
+    owner: str
+    cwd: Path | None
+
+    def describe(self, children: int) -> str:
+        extra = f" and {children} child process{'es' if children != 1 else ''}" if children else ""
+        return f"{self.name} process {self.pid}{extra} of run {self.run_id}"
+
+
+def sweep_strays(current_run_id: str, temp_roots: Iterable[Path] = ()) -> list[str]:
+    """Remove strays of earlier runs; return one description per thing removed.
+
+    ``temp_roots``: where runs make their temp dirs besides the system temp dir (--temp-dir).
+    """
     removed: list[str] = []
-    from .docker import docker_status, remove_strays
+    dead_runs: set[str] = set()
+    from .docker import docker_status, remove_stray_containers
 
     ok, _why = docker_status()
     if ok:
-        removed += [f"container {name}" for name in remove_strays(current_run_id)]
+        for name, run_id in remove_stray_containers(current_run_id):
+            removed.append(f"container {name}")
+            dead_runs.add(run_id)
+    strays = stray_processes(current_run_id)
+    dirs = [path for process in strays if (path := _run_dir_of(process)) is not None]
+    removed += stop_processes(strays)
+    dead_runs |= {process.run_id for process in strays}
+    roots = [Path(tempfile.gettempdir()), *temp_roots]
+    dirs += stray_dirs(roots, current_run_id, dead_runs)
+    for path in dict.fromkeys(dirs):  # unique, in order
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(f"temp dir {path}")
     return removed
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+def tagged_processes() -> list[TaggedProcess]:
+    """Every process on this machine we may read that carries a run id and an owner tag."""
+    found: list[TaggedProcess] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone, or another user's
+        if RUN_ENV.encode() not in environ:
+            continue
+        env = dict(item.split(b"=", 1) for item in environ.split(b"\0") if b"=" in item)
+        run_id = env.get(RUN_ENV.encode(), b"").decode(errors="replace")
+        owner = env.get(OWNER_ENV.encode(), b"").decode(errors="replace")
+        described = _stat(pid)
+        if not run_id or not owner or described is None or pid == os.getpid():
+            continue
+        ppid, start, name = described
+        try:
+            cwd: Path | None = Path(os.readlink(entry / "cwd"))
+        except OSError:
+            cwd = None
+        found.append(TaggedProcess(pid, ppid, start, name, run_id, owner, cwd))
+    return found
+
+
+def stray_processes(current_run_id: str) -> list[TaggedProcess]:
+    """Tagged processes of other runs whose owner is gone (an owner still running keeps them)."""
+    return [process for process in tagged_processes()
+            if process.run_id != current_run_id and owner_gone(process.owner)]
+
+
+def stop_processes(strays: list[TaggedProcess]) -> list[str]:
+    """Stop strays: SIGQUIT to PostgreSQL (immediate shutdown), SIGTERM to the rest, SIGKILL if they stay.
+
+    Returns one description per process tree (a server and its children count as one).
+    """
+    if not strays:
+        return []
+    for process in strays:
+        _signal(process, signal.SIGQUIT if process.name == "postgres" else signal.SIGTERM)
+    survivors = _wait_gone(strays, STOP_WAIT_S)
+    for process in survivors:
+        _signal(process, signal.SIGKILL)
+    _wait_gone(survivors, KILL_WAIT_S)
+    pids = {(process.run_id, process.pid) for process in strays}
+    roots = [process for process in strays if (process.run_id, process.ppid) not in pids]
+    return [root.describe(_descendants(root, strays)) for root in roots]
+
+
+def _stat(pid: int) -> tuple[int, str, str] | None:
+    """(ppid, start time, command name) of a live process, None if gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    head, _, rest = stat.rpartition(")")
+    fields = rest.split()
+    if fields[0] in {"Z", "X"}:
+        return None
+    return int(fields[1]), fields[19], head.partition("(")[2]
+
+
+def _signal(process: TaggedProcess, signum: int) -> None:
+    if process_start(process.pid) != process.start:
+        return  # already gone (or the pid was reused): not ours to signal
+    try:
+        os.kill(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_gone(processes: list[TaggedProcess], seconds: float) -> list[TaggedProcess]:
+    """Wait until every process has exited (zombies count as exited); return those still running."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = [process for process in processes if process_start(process.pid) == process.start]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(POLL_S)
+
+
+def _descendants(root: TaggedProcess, processes: list[TaggedProcess]) -> int:
+    children = [process for process in processes if process.ppid == root.pid and process.run_id == root.run_id]
+    return len(children) + sum(_descendants(child, processes) for child in children)
+
+
+# -- temp dirs ------------------------------------------------------------------------------------
+
+def _run_dir_of(process: TaggedProcess) -> Path | None:
+    """The outermost ``gd-<its run id>-*`` dir above a process's cwd (a postmaster runs in its data dir)."""
+    if process.cwd is None:
+        return None
+    prefix = run_dir_prefix(process.run_id)
+    outermost = None
+    for path in (process.cwd, *process.cwd.parents):
+        if path.name.startswith(prefix):
+            outermost = path
+    return outermost
+
+
+def stray_dirs(roots: Iterable[Path], current_run_id: str, dead_runs: set[str]) -> list[Path]:
+    """``gd-<run id>-*`` dirs in ``roots`` of runs known dead, or whose owner file names a gone owner."""
+    found: list[Path] = []
+    for root in dict.fromkeys(Path(root) for root in roots):
+        try:
+            entries = list(root.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            match = RUN_DIR.match(entry.name)
+            if match is None or match["run"] == current_run_id or entry.is_symlink() or not entry.is_dir():
+                continue
+            if not _removable(entry):
+                continue
+            if match["run"] in dead_runs or _owner_file_says_gone(entry, match["run"]):
+                found.append(entry)
+    return found
+
+
+def _removable(path: Path) -> bool:
+    """Ours to remove: we are root, or the dir is ours."""
+    try:
+        return os.geteuid() == 0 or path.stat().st_uid == os.geteuid()
+    except OSError:
+        return False
+
+
+def _owner_file_says_gone(path: Path, run_id: str) -> bool:
+    """The dir's owner file, or one in a ``gd-<same run>-*`` dir just inside it, names a gone owner."""
+    candidates = [path / OWNER_FILE]
+    try:
+        candidates += [child / OWNER_FILE for child in path.iterdir()
+                       if child.name.startswith(run_dir_prefix(run_id)) and child.is_dir()]
+    except OSError:
+        pass
+    for candidate in candidates:
+        try:
+            tag = candidate.read_text()
+        except OSError:
+            continue
+        if owner_gone(tag):
+            return True
+    return False

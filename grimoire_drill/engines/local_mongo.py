@@ -1,24 +1,27 @@
 """A real, throwaway ``mongod`` from PATH: temp dbpath, free port, tagged, removed afterwards.
 
-Readiness is pymongo's own server selection (it waits for the server to answer ``ping``),
-not a sleep. The process carries GRIMOIRE_DRILL_RUN_ID in its environment and its dbpath
-name, so a later run can recognise strays left by a killed run.
+Readiness is a real ``ping`` answered by the server (pymongo server selection, retried while
+the process lives), not a sleep. The process carries GRIMOIRE_DRILL_RUN_ID and its owner
+(GRIMOIRE_DRILL_OWNER) in its environment and runs in ``gd-<run id>-mongo-*``, so a later
+run's janitor can recognise and remove what a killed run left.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
+import time
 from pathlib import Path
 
 import pymongo
 from pymongo.errors import PyMongoError
 
 from ..errors import HarnessError
-from .base import RUN_ENV, EngineInfo, ToolResult, free_port, tail, tool_env
+from .base import EngineInfo, ToolProcesses, ToolResult, free_port, make_run_dir, run_env, tail, tool_env
 
-READY_TIMEOUT_MS = 60_000
+READY_TIMEOUT_S = 60.0
+PING_TIMEOUT_MS = 1000
+START_ATTEMPTS = 3
 
 
 def find_mongod() -> str | None:
@@ -37,7 +40,9 @@ class LocalMongo:
         self.base_dir: Path | None = None
         self.port = 0
         self._process: subprocess.Popen | None = None
+        self._process_code: int | None = None
         self._client: pymongo.MongoClient | None = None
+        self._tools = ToolProcesses()
         self.info = EngineInfo(kind=self.kind)
 
     def __enter__(self) -> "LocalMongo":
@@ -52,49 +57,91 @@ class LocalMongo:
         self.stop()
 
     def start(self) -> None:
-        self.base_dir = Path(tempfile.mkdtemp(prefix=f"grimoire-drill-mongo-{self.run_id}-", dir=self._temp_root))
-        (self.base_dir / "db").mkdir()
-        self.port = free_port()
-        log = open(self.base_dir / "mongod.log", "wb")
-        with log:
-            self._process = subprocess.Popen(
-                [self.mongod, "--dbpath", str(self.base_dir / "db"), "--port", str(self.port),
-                 "--bind_ip", "127.0.0.1", "--unixSocketPrefix", str(self.base_dir), "--nounixsocket"],
-                stdout=log, stderr=subprocess.STDOUT, env=tool_env({RUN_ENV: self.run_id}), start_new_session=True,
-            )
-        self._client = pymongo.MongoClient("127.0.0.1", self.port, serverSelectionTimeoutMS=READY_TIMEOUT_MS,
-                                           directConnection=True)
-        try:
-            build = self._client.admin.command("buildInfo")
-        except PyMongoError as exc:
-            raise HarnessError(f"local mongod did not become ready: {exc}", where=str(self.base_dir / "mongod.log"),
-                               fix="read the mongod log; check disk space") from exc
+        self._tools.check("local mongod")
+        self.base_dir = make_run_dir(self.run_id, "mongo", self._temp_root)
+        last_error = ""
+        for _attempt in range(START_ATTEMPTS):  # the free port may be taken meanwhile
+            (self.base_dir / "db").mkdir(exist_ok=True)
+            self.port = free_port()
+            last_error = self._launch()
+            if not last_error:
+                break
+        else:
+            raise HarnessError(f"local mongod did not start: {last_error}", where=str(self.base_dir / "mongod.log"),
+                               fix="read the mongod log; check disk space")
+        build = self.client().admin.command("buildInfo")
         tools = {}
         if self.has_tool("mongorestore"):
             tools["mongorestore"] = self._tool_version("mongorestore")
         self.info = EngineInfo(kind=self.kind, version=build.get("version", "unknown"), tools=tools)
 
-    def stop(self) -> None:
+    def _launch(self) -> str:
+        """Start mongod and wait until it answers ``ping``; '' when ready, else why not."""
+        assert self.base_dir is not None
+        with open(self.base_dir / "mongod.log", "ab") as log:
+            self._process = subprocess.Popen(
+                [self.mongod, "--dbpath", str(self.base_dir / "db"), "--port", str(self.port),
+                 "--bind_ip", "127.0.0.1", "--nounixsocket"],
+                stdout=log, stderr=subprocess.STDOUT, env=tool_env(run_env(self.run_id)), cwd=self.base_dir,
+                start_new_session=True,
+            )
+        self._client = pymongo.MongoClient("127.0.0.1", self.port, directConnection=True,
+                                           serverSelectionTimeoutMS=PING_TIMEOUT_MS)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if self._process.poll() is not None:
+                self._end_process()
+                return f"mongod exited with code {self._process_code}: {self._last_log_line()}"
+            self._tools.check("local mongod")
+            try:
+                self._client.admin.command("ping")
+                return ""
+            except PyMongoError as exc:
+                if time.monotonic() > deadline:
+                    self._end_process()
+                    return f"no answer within {READY_TIMEOUT_S:.0f}s ({str(exc).splitlines()[0][:200]})"
+
+    def _end_process(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            if self._process.poll() is None:
+                self._process.terminate()
+                try:
+                    self._process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait()
+            self._process_code = self._process.returncode
             self._process = None
+
+    def _last_log_line(self) -> str:
+        try:
+            lines = (self.base_dir / "mongod.log").read_text(errors="replace").strip().splitlines()
+        except (OSError, TypeError):
+            return ""
+        return lines[-1][:300] if lines else ""
+
+    def stop(self) -> None:
+        """Stop mongod (SIGTERM, then SIGKILL) and remove its dir; safe to call twice."""
+        self._end_process()
         if self.base_dir is not None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
             self.base_dir = None
+        self.port = 0
+
+    def cancel(self) -> None:
+        """From any thread: end running tools (mongorestore) now and start nothing new; stop() still cleans."""
+        self._tools.cancel()
 
     def client(self) -> pymongo.MongoClient:
-        assert self._client is not None, "engine not started"
+        if self._client is None:
+            raise HarnessError("the local mongod is not running", fix="use the engine inside its `with` block")
         return self._client
 
     def url(self, dbname: str) -> str:
+        self.client()
         return f"mongodb://127.0.0.1:{self.port}/{dbname}"
 
     def database_name(self, base: str) -> str:
@@ -107,10 +154,11 @@ class LocalMongo:
         return shutil.which(name) is not None
 
     def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None) -> ToolResult:
+        self.client()
         argv = [shutil.which(tool) or tool, f"--host=127.0.0.1:{self.port}"]
         argv += [arg.format(**{k: str(v) for k, v in files.items()}) for arg in args]
-        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout, env=tool_env({}))
-        return ToolResult(tuple(argv), done.returncode, done.stdout, tail(done.stderr, 40))
+        result = self._tools.run(argv, tool_env(run_env(self.run_id)), timeout)
+        return ToolResult(result.argv, result.returncode, result.stdout, tail(result.stderr, 40))
 
     def _tool_version(self, tool: str) -> str:
         done = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False)

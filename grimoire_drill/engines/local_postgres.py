@@ -4,6 +4,10 @@ Executor in the pytest-postgresql sense: it owns one cluster in one temp dir, st
 a readiness check (``pg_ctl -w`` pings the server), and removes every trace on stop, also
 when start fails. As root, the server runs as the unprivileged ``postgres`` OS user because
 initdb and postgres refuse root.
+
+The server and every tool carry the run id and their owner (``GRIMOIRE_DRILL_OWNER``) in their
+environment, and the cluster dir is ``gd-<run id>-pg-*`` with an owner file: if the drill is
+killed, the next run's janitor finds both and removes them.
 """
 
 from __future__ import annotations
@@ -15,13 +19,22 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
 from pathlib import Path
 
 import psycopg
 
 from ..errors import HarnessError
-from .base import RUN_ENV, EngineInfo, ToolResult, ensure_dir_owned, free_port, tail, tool_env
+from .base import (
+    EngineInfo,
+    ToolProcesses,
+    ToolResult,
+    ensure_dir_owned,
+    free_port,
+    make_run_dir,
+    run_env,
+    tail,
+    tool_env,
+)
 
 SERVER_USER = "postgres"
 START_ATTEMPTS = 3
@@ -83,6 +96,7 @@ class LocalPostgres:
         self.base_dir: Path | None = None
         self._short_socket_dir: Path | None = None
         self.port = 0
+        self._tools = ToolProcesses()
         self.info = EngineInfo(kind=self.kind)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -112,10 +126,11 @@ class LocalPostgres:
 
     def start(self) -> None:
         account = _server_account()
-        self.base_dir = Path(tempfile.mkdtemp(prefix="pg-", dir=self._temp_root))
+        self._tools.check("local PostgreSQL")
+        self.base_dir = make_run_dir(self.run_id, "pg", self._temp_root)
         self.base_dir.chmod(0o711)
         if len(str(self.base_dir / "sock" / ".s.PGSQL.65535")) > SOCKET_PATH_MAX:
-            self._short_socket_dir = Path(tempfile.mkdtemp(prefix=f"gd-{self.run_id}-"))
+            self._short_socket_dir = make_run_dir(self.run_id, "sock")
         else:
             self.socket_dir.mkdir()
         pwfile = self.base_dir / "pwfile"
@@ -134,6 +149,7 @@ class LocalPostgres:
         pwfile.unlink()
         last_error = ""
         for _attempt in range(START_ATTEMPTS):
+            self._tools.check("local PostgreSQL")
             self.port = free_port()
             options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.socket_dir} "
                        f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -169,14 +185,25 @@ class LocalPostgres:
             shutil.rmtree(self._short_socket_dir, ignore_errors=True)
             self._short_socket_dir = None
         self.base_dir = None
+        self.port = 0
+
+    def cancel(self) -> None:
+        """From any thread: end running tools (pg_restore) now and start nothing new; stop() still cleans."""
+        self._tools.cancel()
+
+    def _require_running(self) -> None:
+        if self.base_dir is None or not self.port:
+            raise HarnessError("the local PostgreSQL is not running", fix="use the engine inside its `with` block")
 
     # -- what the restore layer uses -------------------------------------------------------
     def conninfo(self, dbname: str) -> str:
         """libpq conninfo over the unix socket (trust auth inside our own dir)."""
+        self._require_running()
         return f"host={self.socket_dir} port={self.port} user={self.superuser} dbname={dbname}"
 
     def url(self, dbname: str) -> str:
         """URL for a user command (--then): TCP with the generated password."""
+        self._require_running()
         return f"postgresql://{self.superuser}:{self._password}@127.0.0.1:{self.port}/{dbname}"
 
     def database_name(self, base: str) -> str:
@@ -194,15 +221,14 @@ class LocalPostgres:
 
     def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None) -> ToolResult:
         """Run a host PostgreSQL client tool against this cluster; ``{name}`` in args = files[name]."""
+        self._require_running()
         argv = [str(self.bindir / tool), "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.superuser]
         argv += [arg.format(**{k: str(v) for k, v in files.items()}) for arg in args]
-        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout,
-                              env=tool_env({"PGCONNECT_TIMEOUT": "10"}))
-        return ToolResult(tuple(argv), done.returncode, done.stdout, done.stderr)
+        return self._tools.run(argv, tool_env({**run_env(self.run_id), "PGCONNECT_TIMEOUT": "10"}), timeout)
 
     # -- internals -----------------------------------------------------------------------
     def _as_server(self, argv: list[str], account, *, what: str, check: bool = True) -> subprocess.CompletedProcess:
-        env = tool_env({RUN_ENV: self.run_id, "LC_ALL": "C"})
+        env = tool_env({**run_env(self.run_id), "LC_ALL": "C"})
         kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []} if account else {}
         done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env, cwd=self.base_dir,
                               start_new_session=True, **kwargs)

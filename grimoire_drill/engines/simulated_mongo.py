@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mongomock
 
+from ..errors import HarnessError
 from .base import EngineInfo, ToolResult
 
 
@@ -30,8 +31,12 @@ class SimulatedMongo:
     def __exit__(self, *exc) -> None:
         self._client = None
 
+    def cancel(self) -> None:
+        """Nothing runs outside this process: the in-process loader ends with its thread."""
+
     def client(self):
-        assert self._client is not None, "engine not started"
+        if self._client is None:
+            raise HarnessError("the simulated MongoDB is not running", fix="use the engine inside its `with` block")
         return self._client
 
     def url(self, dbname: str) -> None:
