@@ -18,10 +18,18 @@ PARAMETERS = {
 }
 
 
+NEEDS_BACKUP = "the drill needs a backup: pytest drills/ --drill-backups PATH (or grimoire-drill run PATH)"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if find_run(config) is None:
+        raise pytest.UsageError(NEEDS_BACKUP)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     run = find_run(metafunc.config)
     if run is None:
-        raise pytest.UsageError("the drill needs a backup: pytest drills/ --drill-backups PATH (or grimoire-drill run PATH)")
+        raise pytest.UsageError(NEEDS_BACKUP)
     for name, values in PARAMETERS.items():
         if name in metafunc.fixturenames:
             pairs = values(run.expectations)
