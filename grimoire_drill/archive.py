@@ -52,6 +52,7 @@ KIND_PREFERENCE = {"tar.gz": 0, "tar.gz.gpg": 1, "dir": 2}
 FIX_RECOPY = "re-copy the archive; check the backup job's disk space"
 FIX_UNSAFE = "do not restore this archive by hand; rebuild it with scripts/backup-production.sh"
 FIX_LIMITS = "if the backup really is this large, raise the extraction limits"
+FIX_PERMISSION = "let the drill's user read the backups (check the file's owner and mode, e.g. chmod o+r)"
 FIX_PASSPHRASE = (
     "check the passphrase (--passphrase-file or GRIMOIRE_DRILL_PASSPHRASE); "
     "if it is right, the archive is damaged: re-copy it"
@@ -518,8 +519,9 @@ def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits:
     try:
         source = _HashingReader(ref.path)
     except OSError as exc:
+        denied = exc.errno in (errno.EACCES, errno.EPERM)
         raise DrillFailure(f"cannot open the archive: {exc.strerror}", where=str(ref.path),
-                           fix=FIX_RECOPY) from exc
+                           fix=FIX_PERMISSION if denied else FIX_RECOPY) from exc
     ticker = _Ticker(progress, ref.size_bytes)
     gpg: _GpgDecryption | None = None
     try:

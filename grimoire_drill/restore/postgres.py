@@ -1,7 +1,11 @@
 """Restore ``postgresql/`` into a fresh database: the custom dump with pg_restore, else the plain SQL.
 
 The restore counts every error the tool reports instead of stopping at the first, so the
-report shows the whole damage; any error at all fails the drill.
+report shows the whole damage; any error at all fails the drill. Each error says what it
+concerns (the statement pg_restore ran, the line of database.sql), so a person can find it.
+
+A server that dies during the restore is not the backup's fault: the tool's errors then say
+nothing about the dump, so the restore raises a HarnessError (exit 2) instead of failing checks.
 """
 
 from __future__ import annotations
@@ -12,11 +16,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..dump import pg_dump_format
-from ..errors import DrillFailure
+import psycopg
 
-ERROR_LINE = re.compile(r"(pg_restore: error:|ERROR:)\s*(.*)")
+from ..dump import pg_dump_format
+from ..errors import DrillFailure, GrimoireDrillError, HarnessError
+
 TOOL_TIMEOUT_S = 6 * 3600
+SERVER_PROBE_TIMEOUT_S = 5
+STATEMENT_CHARS = 160
+
+# pg_restore: "pg_restore: error: <msg>"; psql: "psql:<file>:<line>: ERROR:  <msg>" or "psql: error: <msg>".
+PG_RESTORE_ERROR = re.compile(r"^pg_restore: error:\s*(?P<msg>.*)$")
+PSQL_ERROR = re.compile(r"^psql:(?P<file>.*?):(?P<line>\d+):\s*(?:ERROR|FATAL|PANIC):\s*(?P<msg>.*)$")
+PSQL_TOOL_ERROR = re.compile(r"^psql: error:\s*(?P<msg>.*)$")
+TOC_ENTRY = re.compile(r"^pg_restore: (?:error: )?from TOC entry \d+; [\d ]+ (?P<what>.*?)\s*$")
+COMMAND_WAS = re.compile(r"^Command was:\s*(?P<sql>.*)$")
+# What libpq and the server say when the server, not the dump, is the problem.
+SERVER_LOST = re.compile(
+    r"server closed the connection unexpectedly|terminating connection because of crash"
+    r"|terminating connection due to (?:unexpected postmaster exit|administrator command)"
+    r"|connection to server .* failed|connection to server was lost|could not connect to server"
+    r"|no connection to the server"
+    r"|the database system is (?:shutting down|in recovery mode|starting up)|SSL SYSCALL error: EOF",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +67,8 @@ def pick_dump(postgres_dir: Path) -> Path:
         candidate = postgres_dir / name
         if candidate.is_file():
             return candidate
-    raise DrillFailure("no PostgreSQL dump (database.backup or database.sql)", where=str(postgres_dir),
+    raise DrillFailure("no PostgreSQL dump (database.backup or database.sql): postgresql/ is empty — "
+                       "PostgreSQL was down or pg_dump failed at backup time", where=str(postgres_dir),
                        fix="check the backup job's pg_dump step (it logs 'PostgreSQL backup failed' and goes on)")
 
 
@@ -65,10 +89,82 @@ def restore_postgres(server, postgres_dir: Path, base_name: str, *, jobs: int, k
         args = ["-d", name, "--no-password", "-X", "-q", "-v", "ON_ERROR_STOP=0", "-f", "{dump}"]
         result = server.run_tool("psql", args, {"dump": dump}, timeout=TOOL_TIMEOUT_S)
         tool = "psql"
-    errors = tuple(match.group(2).strip() for match in map(ERROR_LINE.search, result.stderr.splitlines()) if match)
+    errors = tuple(tool_errors(result.stderr, dump.name))
+    if result.returncode != 0 or errors:
+        _raise_if_server_lost(server, tool, dump, result.stderr, errors)
     return PostgresRestore(
         database=name, source=dump.name, dump_format=dump_format, tool=tool,
         returncode=result.returncode, errors=errors, seconds=time.perf_counter() - started,
         output_tail="\n".join(result.stderr.strip().splitlines()[-8:]),
         detail={"dump_bytes": dump.stat().st_size},
     )
+
+
+def tool_errors(stderr: str, dump_name: str) -> list[str]:
+    """One line per error pg_restore or psql reported, each saying what it concerns.
+
+    pg_restore follows a failed query with ``Command was: <sql>`` (and, serially, precedes it with
+    ``from TOC entry …; <type> <name>``); psql prefixes each error with the dump's line number.
+    """
+    errors: list[str] = []
+    context: str | None = None      # the TOC entry announced before the next error
+    attachable = False              # the last error may still get its "Command was"
+    for line in stderr.splitlines():
+        if (toc := TOC_ENTRY.match(line)) is not None:
+            context = toc.group("what")
+            continue
+        if (command := COMMAND_WAS.match(line)) is not None:
+            if attachable and errors and "(in: " not in errors[-1]:
+                errors[-1] += f" (in: {_shorten(command.group('sql'))})"
+            attachable = False
+            continue
+        if (psql := PSQL_ERROR.match(line)) is not None:
+            errors.append(f"{dump_name} line {psql.group('line')}: {_clean(psql.group('msg'))}")
+            attachable = False
+            continue
+        if (found := PG_RESTORE_ERROR.match(line) or PSQL_TOOL_ERROR.match(line)) is not None:
+            message = _clean(found.group("msg"))
+            if message.startswith(("while PROCESSING TOC", "from TOC entry")):
+                continue
+            errors.append(f"{context}: {message}" if context else message)
+            context = None
+            attachable = True
+    return errors
+
+
+def _clean(message: str) -> str:
+    """``could not execute query: ERROR:  x`` -> ``could not execute query: x``."""
+    return re.sub(r"\b(?:ERROR|FATAL):\s+", "", message).strip()
+
+
+def _shorten(sql: str) -> str:
+    sql = " ".join(sql.split())
+    return sql if len(sql) <= STATEMENT_CHARS else sql[: STATEMENT_CHARS - 1] + "…"
+
+
+def _raise_if_server_lost(server, tool: str, dump: Path, stderr: str, errors: tuple[str, ...]) -> None:
+    """The tool failed: if the server is gone (or says it crashed), that is the harness's problem."""
+    answered, why = _server_answers(server)
+    said_lost = SERVER_LOST.search(stderr)
+    if answered and said_lost is None:
+        return
+    first = errors[0] if errors else (stderr.strip().splitlines() or ["no output"])[-1]
+    state = f"stopped answering ({why})" if not answered else "lost connections (it crashed or restarted)"
+    raise HarnessError(
+        f"the PostgreSQL server {state} while {tool} restored postgresql/{dump.name}; "
+        f"{tool} said: {first[:300]}",
+        fix="the backup was not judged: check the server's log, memory (OOM killer) and disk space, "
+            "then re-run the drill",
+    )
+
+
+def _server_answers(server) -> tuple[bool, str]:
+    """(True, "") when a new connection gets an answer, else (False, the reason)."""
+    try:
+        with psycopg.connect(server.conninfo("postgres"), connect_timeout=SERVER_PROBE_TIMEOUT_S) as conn:
+            conn.execute("SELECT 1")
+        return True, ""
+    except (psycopg.Error, GrimoireDrillError, OSError) as exc:
+        text = str(exc).strip().splitlines()
+        first = text[0] if text else type(exc).__name__
+        return False, first.rsplit(" failed: ", 1)[-1][:200]  # libpq: 'connection to server on socket "…" failed: why'
