@@ -73,7 +73,7 @@ def _fatal_lines(log: str) -> str:
     """The server log's FATAL/PANIC lines without their timestamp prefix."""
     lines = [line.split("FATAL:", 1)[-1].split("PANIC:", 1)[-1].strip()
              for line in log.splitlines() if "FATAL:" in line or "PANIC:" in line]
-    return "; ".join(lines[-2:])
+    return "; ".join(dict.fromkeys(lines[-2:]))  # the same line from two attempts, once
 
 
 class LocalPostgres:
@@ -163,9 +163,9 @@ class LocalPostgres:
                 break
             last_error = _fatal_lines(self._log_text()) or tail(done.stderr, 3)
         else:
-            raise HarnessError(f"local PostgreSQL would not start: {last_error}",
-                               where=str(self.base_dir / "server.log"),
-                               fix="read the server log; check disk space and shared memory")
+            # the cluster dir (and its log) goes with stop(): the message carries the log's words
+            raise HarnessError(f"local PostgreSQL would not start: {last_error}", where=str(self.bindir / "postgres"),
+                               fix="check disk space, shared memory and the PostgreSQL install")
         self.info = EngineInfo(kind=self.kind, version=self._server_version(),
                                tools={"pg_restore": self._tool_version("pg_restore")})
 
@@ -233,8 +233,12 @@ class LocalPostgres:
         done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env, cwd=self.base_dir,
                               start_new_session=True, **kwargs)
         if check and done.returncode != 0:
-            raise HarnessError(f"{what} failed: {tail(done.stderr, 3)}", where=str(self.base_dir),
-                               fix="check that the temp dir is writable and has free space")
+            reason = " | ".join(tail(done.stderr, 3).splitlines())
+            fix = "check that the temp dir is writable and has free space"
+            if account is not None and "Permission denied" in done.stderr:
+                fix = (f"the server runs as the '{SERVER_USER}' OS user: every parent of the temp dir "
+                       f"({self.base_dir.parent}) must be searchable by it (chmod o+x), or pass another --temp-dir")
+            raise HarnessError(f"{what} failed: {reason}", where=str(argv[0]), fix=fix)
         return done
 
     def _log_text(self) -> str:
