@@ -1,5 +1,7 @@
 """The archive itself: found, fresh, big enough, read to the end, consistent with backup_info.txt."""
 
+from datetime import datetime, timedelta
+
 import pytest
 
 
@@ -41,6 +43,20 @@ def test_archive_reads_to_the_end(drill, evidence):
                         f"sha256 {extracted.sha256[:16]}…, every member inside the backup folder")
 
 
+# backup-production.sh writes Backup ID when it starts and Backup Date after the dumps, both in the
+# backup host's local time; the dumps of a large backup may take hours, never days.
+BACKUP_DATE_MAX_LAG = timedelta(hours=12)
+BACKUP_DATE_EARLY = timedelta(minutes=1)
+
+
+def _backup_date(text: str) -> datetime | None:
+    """``date '+%Y-%m-%d %H:%M:%S %Z'`` as naive local time (the zone is the host's, as is the ID's)."""
+    try:
+        return datetime.strptime(text.strip()[:19], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
 @pytest.mark.check("archive.backup_info")
 def test_backup_info_matches_name(drill, evidence):
     ref = drill.located()
@@ -50,4 +66,13 @@ def test_backup_info_matches_name(drill, evidence):
     backup_id = info.get("Backup ID")
     assert backup_id == ref.backup_id, (
         f"backup_info.txt says Backup ID {backup_id!r} but the archive is named {ref.name} — renamed or mixed archives")
+    shown = info.get("Backup Date")
+    written = _backup_date(shown) if shown else None
+    if written is not None:
+        started = datetime.strptime(ref.backup_id, "%Y%m%d_%H%M%S")
+        lag = written - started
+        evidence.data.update(backup_date_lag_seconds=lag.total_seconds())
+        assert -BACKUP_DATE_EARLY <= lag <= BACKUP_DATE_MAX_LAG, (
+            f"backup_info.txt says Backup Date {shown} but the archive is named {ref.name} "
+            f"({lag.total_seconds() / 3600:+.1f} h apart) — backup_info.txt belongs to another backup")
     evidence.message = f"backup_info.txt: Backup ID {backup_id}, {info.get('Environment', '?')} on {info.get('Host', '?')}"

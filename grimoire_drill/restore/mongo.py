@@ -165,8 +165,10 @@ def restore_mongo(server, dump_root: Path, layout: dict[str, dict[str, Collectio
                   jobs: int) -> MongoRestore:
     """mongorestore inside/with the engine when it has one, else the native loader."""
     if not layout:
-        raise DrillFailure("the MongoDB dump is empty (no database folders)", where=str(dump_root),
-                           fix="MongoDB was probably down at backup time: check the backup job's log")
+        raise DrillFailure("mongodb/ is empty: MongoDB was down at backup time (mongodump wrote no database, "
+                           "so nothing can be restored)", where=str(dump_root),
+                           fix="check the MongoDB container and the backup job's log for that night; "
+                               "take a new backup once MongoDB is up")
     if server.has_tool("mongorestore"):
         gzipped = any(c.gzipped for colls in layout.values() for c in colls.values())
         return restore_with_mongorestore(server, dump_root, layout, skip=skip, jobs=jobs, gzipped=gzipped)
