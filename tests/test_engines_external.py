@@ -1,0 +1,227 @@
+"""External engines against a real server someone else "owns": scratch database only, secrets nowhere.
+
+The external PostgreSQL is a LocalPostgres standing in for a shared staging server. The drill
+connects as ``staging``, a login with CREATEDB and nothing else (no superuser, no access to the
+production-named database that already lives there), so touching anything but its scratch
+database would fail loudly rather than pass unnoticed. MongoDB tests need a real server in
+GRIMOIRE_DRILL_MONGO_URI and are skipped with that reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tarfile
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from grimoire_drill.engines.base import new_run_id
+from grimoire_drill.engines.external import ExternalMongo, ExternalPostgres, scratch_name
+from grimoire_drill.engines.local_postgres import LocalPostgres, find_bindir
+from grimoire_drill.errors import HarnessError
+from grimoire_drill.restore.postgres import restore_postgres
+
+pytestmark = pytest.mark.skipif(find_bindir() is None, reason="PostgreSQL server binaries (initdb, pg_ctl) not found")
+
+PRODUCTION = "le_grimoire"
+MARKERS = [(1, "do not touch"), (2, "production row")]
+
+
+class StagingServer:
+    """A running cluster, a restricted login for the drill, and a production-named database it must not touch."""
+
+    def __init__(self, pg: LocalPostgres):
+        self.pg = pg
+        self.password = "St4ging/" + secrets.token_urlsafe(18) + "@%"  # URL-special characters on purpose
+        with psycopg.connect(pg.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE staging LOGIN CREATEDB PASSWORD {}").format(sql.Literal(self.password)))
+            conn.execute(f'CREATE DATABASE "{PRODUCTION}"')
+            conn.execute(f'REVOKE CONNECT, TEMPORARY ON DATABASE "{PRODUCTION}" FROM PUBLIC')
+        with psycopg.connect(pg.conninfo(PRODUCTION), autocommit=True) as conn:
+            conn.execute("CREATE TABLE marker (id int PRIMARY KEY, note text)")
+            conn.cursor().executemany("INSERT INTO marker VALUES (%s, %s)", MARKERS)
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://staging:{quote(self.password, safe='')}@127.0.0.1:{self.pg.port}/postgres"
+
+    def secrets(self) -> list[str]:
+        """Every spelling of the password that could leak."""
+        return [self.password, quote(self.password, safe=""), quote(self.password)]
+
+    def databases(self) -> set[str]:
+        with psycopg.connect(self.pg.conninfo("postgres")) as conn:
+            return {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+
+    def production_rows(self) -> list[tuple]:
+        with psycopg.connect(self.pg.conninfo(PRODUCTION)) as conn:
+            return conn.execute("SELECT id, note FROM marker ORDER BY id").fetchall()
+
+
+@pytest.fixture(scope="module")
+def staging():
+    with LocalPostgres(run_id=new_run_id()) as pg:
+        yield StagingServer(pg)
+
+
+@pytest.fixture(scope="module")
+def postgres_dump_dir(sample_factory, tmp_path_factory) -> Path:
+    """``postgresql/`` of a generated backup (a real pg_dump custom archive and its plain twin)."""
+    out = tmp_path_factory.mktemp("external-dump")
+    with tarfile.open(sample_factory()) as tar:
+        members = [m for m in tar.getmembers() if "/postgresql/" in m.name]
+        tar.extractall(out, members=members, filter="data")
+    return next(out.glob("backup_*/postgresql"))
+
+
+def _assert_untouched(staging: StagingServer, before: set[str]) -> None:
+    assert staging.production_rows() == MARKERS
+    assert staging.databases() == before
+
+
+# -- the engine on its own -----------------------------------------------------------------------
+
+def test_restore_goes_into_the_scratch_database_only_and_it_is_dropped(staging, postgres_dump_dir):
+    before = staging.databases()
+    run_id = new_run_id()
+    with ExternalPostgres(run_id=run_id, dsn=staging.dsn) as ext:
+        result = restore_postgres(ext, postgres_dump_dir, PRODUCTION, jobs=2, keep_owner=False)
+        assert result.database == f"le_grimoire_drill_{run_id}" == scratch_name(PRODUCTION, run_id)
+        assert result.ok, result.errors
+        with psycopg.connect(ext.conninfo(result.database)) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("staging",)
+            assert conn.execute("SELECT count(*) FROM users").fetchone()[0] > 0
+        assert result.database in staging.databases()
+        assert staging.production_rows() == MARKERS
+    _assert_untouched(staging, before)
+
+
+def test_scratch_database_is_dropped_when_the_body_raises(staging):
+    before = staging.databases()
+    run_id = new_run_id()
+    with pytest.raises(RuntimeError, match="check crashed"):
+        with ExternalPostgres(run_id=run_id, dsn=staging.dsn) as ext:
+            name = ext.create_database(ext.database_name(PRODUCTION))
+            with psycopg.connect(ext.conninfo(name)) as conn:  # an open session must not block the drop
+                conn.execute("CREATE TABLE t (x int)")
+                conn.commit()
+                raise RuntimeError("check crashed")
+    _assert_untouched(staging, before)
+
+
+def test_an_existing_scratch_name_is_refused_and_left_alone(staging):
+    run_id = new_run_id()
+    taken = scratch_name(PRODUCTION, run_id)
+    with psycopg.connect(staging.pg.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{taken}"')
+    try:
+        with ExternalPostgres(run_id=run_id, dsn=staging.dsn) as ext:
+            with pytest.raises(HarnessError, match="already exists"):
+                ext.create_database(ext.database_name(PRODUCTION))
+        assert taken in staging.databases(), "a database we did not create is never dropped"
+    finally:
+        staging.pg.drop_database(taken)
+
+
+def test_tools_get_the_password_from_the_environment_not_argv(staging):
+    with ExternalPostgres(run_id=new_run_id(), dsn=staging.dsn) as ext:
+        name = ext.create_database(ext.database_name(PRODUCTION))
+        result = ext.run_tool("psql", ["-d", name, "--no-password", "-At", "-c", "SELECT current_user"], {})
+    assert result.ok and result.stdout.strip() == "staging", result.stderr
+    for secret in staging.secrets():
+        assert not any(secret in arg for arg in result.argv)
+    assert not any("staging" in arg or str(staging.pg.port) in arg for arg in result.argv)
+
+
+def test_errors_and_descriptions_never_show_the_password(staging):
+    wrong = staging.dsn.replace(quote(staging.password, safe=""), quote("Wr0ng/" + staging.password, safe=""))
+    with pytest.raises(HarnessError) as caught:
+        with ExternalPostgres(run_id=new_run_id(), dsn=wrong):
+            pass
+    message = caught.value.line()
+    assert "did not answer" in message and "password authentication failed" in message
+    assert f"127.0.0.1:{staging.pg.port}" in message
+    with pytest.raises(HarnessError) as bad:
+        ExternalPostgres(run_id=new_run_id(), dsn=f"postgresql://staging:{staging.password}@127.0.0.1:notaport/x")
+    with ExternalPostgres(run_id=new_run_id(), dsn=staging.dsn) as ext:
+        described = json.dumps(ext.info.as_dict())
+    with pytest.raises(HarnessError, match="not open"):
+        ext.conninfo("postgres")
+    for text in (message, bad.value.line(), described):
+        for secret in staging.secrets() + ["Wr0ng"]:
+            assert secret not in text
+
+
+# -- the real CLI ---------------------------------------------------------------------------------
+
+def _report_texts(report: Path) -> dict[str, str]:
+    return {path.name: path.read_text(errors="replace") for path in report.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize("via", ["flag", "environment"])
+def test_cli_drill_on_an_external_server_passes_and_never_shows_the_password(
+        staging, sample_factory, run_cli, tmp_path, via):
+    before = staging.databases()
+    report = tmp_path / "report"
+    args = ["run", "--mongo-engine", "simulated", "--postgres-engine", "external", sample_factory(),
+            "--report-dir", report]
+    env = {}
+    if via == "flag":
+        args += ["--postgres-dsn", staging.dsn]
+    else:
+        env["GRIMOIRE_DRILL_POSTGRES_DSN"] = staging.dsn
+    result = run_cli(*args, env=env)
+    assert result.returncode == 0, result.output
+    summary = json.loads((report / "summary.json").read_text())
+    engine = summary["engines"]["postgresql"]
+    assert engine["kind"] == "external" and engine["version"].startswith("15")
+    texts = {"stdout": result.stdout, "stderr": result.stderr, **_report_texts(report)}
+    assert {"report.html", "summary.json", "junit.xml", "drill.prom"} <= set(texts)
+    for where, text in texts.items():
+        for secret in staging.secrets():
+            assert secret not in text, f"the DSN password leaked into {where}"
+    _assert_untouched(staging, before)
+
+
+# -- MongoDB: only with a real server ------------------------------------------------------------
+
+@pytest.fixture
+def mongo_uri() -> str:
+    uri = os.environ.get("GRIMOIRE_DRILL_MONGO_URI")
+    if not uri:
+        pytest.skip("GRIMOIRE_DRILL_MONGO_URI is not set (no MongoDB server here; set it to a throwaway server's URI)")
+    return uri
+
+
+def test_external_mongo_restores_into_a_scratch_database_and_drops_it(mongo_uri, sample_factory, tmp_path):
+    from grimoire_drill.dump import scan_mongodump
+    from grimoire_drill.restore.mongo import restore_mongo
+
+    with tarfile.open(sample_factory()) as tar:
+        tar.extractall(tmp_path, members=[m for m in tar.getmembers() if "/mongodb/" in m.name], filter="data")
+    root = next(tmp_path.glob("backup_*/mongodb"))
+    run_id = new_run_id()
+    marker_db = f"grimoire_drill_marker_{run_id}"
+    with ExternalMongo(run_id=run_id, uri=mongo_uri) as ext:
+        ext.client()[marker_db]["marker"].insert_many([{"_id": n, "note": note} for n, note in MARKERS])
+        try:
+            result = restore_mongo(ext, root, scan_mongodump(root), skip=["admin", "config", "local"], jobs=2)
+            assert result.ok, result.all_errors()
+            assert {c.target.split(".")[0] for c in result.collections} == {f"legrimoire_drill_{run_id}"}
+            assert list(ext.client()[marker_db]["marker"].find({}, sort=[("_id", 1)])) == [
+                {"_id": n, "note": note} for n, note in MARKERS]
+            described = json.dumps(ext.info.as_dict())
+            assert run_id in described
+            password = ext._parsed.get("password")
+            assert not password or password not in described
+        finally:
+            names = ext.client().list_database_names()
+            ext.client().drop_database(marker_db)
+    with ExternalMongo(run_id=new_run_id(), uri=mongo_uri) as again:
+        assert f"legrimoire_drill_{run_id}" not in again.client().list_database_names()
+    assert f"legrimoire_drill_{run_id}" in names
