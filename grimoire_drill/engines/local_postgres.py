@@ -19,6 +19,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
@@ -31,6 +32,7 @@ from .base import (
     ensure_dir_owned,
     free_port,
     make_run_dir,
+    process_start,
     run_env,
     tail,
     tool_env,
@@ -38,6 +40,8 @@ from .base import (
 
 SERVER_USER = "postgres"
 START_ATTEMPTS = 3
+STOP_WAIT_S = 30.0
+EXIT_POLL_S = 0.02
 SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; the socket file name adds ".s.PGSQL.<port>"
 
 
@@ -67,6 +71,24 @@ def _server_account() -> pwd.struct_passwd | None:
             "running as root but there is no 'postgres' OS user to run initdb as",
             fix="create one (useradd -r postgres) or run grimoire-drill as an unprivileged user",
         ) from exc
+
+
+def _exited(process: tuple[int, str], seconds: float) -> bool:
+    """Wait (polling /proc: it is not our child) until the process has exited; False if it did not."""
+    deadline = time.monotonic() + seconds
+    while process_start(process[0]) == process[1]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(EXIT_POLL_S)
+    return True
+
+
+def _kill(process: tuple[int, str]) -> None:
+    if process_start(process[0]) == process[1]:
+        try:
+            os.kill(process[0], signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _fatal_lines(log: str) -> str:
@@ -173,13 +195,16 @@ class LocalPostgres:
         """Stop fast (the data is throwaway) and remove the cluster dir; safe to call twice."""
         if self.base_dir is None:
             return
-        if (self.data_dir / "postmaster.pid").exists():
+        postmaster = self._postmaster()
+        if postmaster is not None:
             done = self._as_server(
                 [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"],
                 _server_account(), what="pg_ctl stop", check=False,
             )
-            if done.returncode != 0:
-                self._kill_postmaster()
+            # pg_ctl returns once the pid file is gone; the process itself exits a moment later
+            if done.returncode != 0 or not _exited(postmaster, STOP_WAIT_S):
+                _kill(postmaster)
+                _exited(postmaster, STOP_WAIT_S)
         shutil.rmtree(self.base_dir, ignore_errors=True)
         if self._short_socket_dir is not None:
             shutil.rmtree(self._short_socket_dir, ignore_errors=True)
@@ -247,12 +272,14 @@ class LocalPostgres:
         except OSError:
             return ""
 
-    def _kill_postmaster(self) -> None:
+    def _postmaster(self) -> tuple[int, str] | None:
+        """(pid, start time) of the running postmaster, from its pid file."""
         try:
             pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
-            os.kill(pid, signal.SIGKILL)
         except (OSError, ValueError, IndexError):
-            pass
+            return None
+        started = process_start(pid)
+        return (pid, started) if started is not None else None
 
     def _server_version(self) -> str:
         with psycopg.connect(self.conninfo("postgres")) as conn:
