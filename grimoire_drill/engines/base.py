@@ -20,7 +20,7 @@ from ..errors import HarnessError
 
 RUN_LABEL = "grimoire-drill.run"
 RUN_ENV = "GRIMOIRE_DRILL_RUN_ID"
-OWNER_ENV = "GRIMOIRE_DRILL_OWNER"      # "<pid>:<start time>" of the drill that started the process
+OWNER_ENV = "GRIMOIRE_DRILL_OWNER"      # "<pid>:<start time>:<pid namespace>" of the drill that started it
 OWNER_FILE = ".grimoire-drill-owner"    # the same tag, inside every temp dir an engine creates
 TEMP_PREFIX = "gd-"                     # temp dirs of a run: gd-<run id>-...
 
@@ -90,18 +90,33 @@ def process_start(pid: int) -> str | None:
     return fields[19]
 
 
+def pid_namespace() -> str:
+    """This process's pid namespace (an inode number): pids mean something only inside one."""
+    try:
+        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    except OSError:
+        return ""
+
+
 def owner_tag(pid: int | None = None) -> str:
-    """``<pid>:<start time>`` of this process (or ``pid``), for OWNER_ENV and OWNER_FILE."""
+    """``<pid>:<start time>:<pid namespace>`` of this process (or ``pid``), for OWNER_ENV and OWNER_FILE."""
     pid = os.getpid() if pid is None else pid
-    return f"{pid}:{process_start(pid) or 'unknown'}"
+    return f"{pid}:{process_start(pid) or 'unknown'}:{pid_namespace()}"
 
 
 def owner_gone(tag: str) -> bool:
-    """True only when we can tell the tagged owner is no longer running (a bad tag: False)."""
-    pid_text, _, start = tag.strip().partition(":")
+    """True only when we can tell the tagged owner is no longer running (a bad tag: False).
+
+    An owner in another pid namespace (a drill inside a container, seen from the host) is
+    never judged: its pid means another process here.
+    """
+    pid_text, _, rest = tag.strip().partition(":")
+    start, _, namespace = rest.partition(":")
     try:
         pid = int(pid_text)
     except ValueError:
+        return False
+    if namespace and namespace != pid_namespace():
         return False
     if not Path("/proc/self/stat").exists():
         try:

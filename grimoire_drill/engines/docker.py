@@ -25,12 +25,13 @@ from typing import Callable, Iterator
 from urllib.parse import quote, urlparse
 
 from ..errors import HarnessError
-from .base import RUN_LABEL, EngineInfo, ToolResult, process_start
+from .base import RUN_LABEL, EngineInfo, ToolResult, pid_namespace, process_start
 
 HOST_LABEL = "grimoire-drill.host"
 BOOT_LABEL = "grimoire-drill.boot"
 PID_LABEL = "grimoire-drill.pid"
 PID_START_LABEL = "grimoire-drill.pid-start"
+PID_NS_LABEL = "grimoire-drill.pid-ns"
 INSTANCE_LABEL = "grimoire-drill.instance"
 ENGINE_LABEL = "grimoire-drill.engine"
 
@@ -84,6 +85,7 @@ def owner_labels(run_id: str, engine: str) -> dict[str, str]:
         BOOT_LABEL: _boot_id(),
         PID_LABEL: str(pid),
         PID_START_LABEL: _process_start(pid) or "unknown",
+        PID_NS_LABEL: pid_namespace(),
         INSTANCE_LABEL: secrets.token_hex(6),
     }
 
@@ -94,6 +96,8 @@ def _owner_gone(labels: dict[str, str]) -> bool:
         return False  # another machine's container on a shared daemon: not ours to judge
     if labels.get(BOOT_LABEL) != _boot_id():
         return True
+    if labels.get(PID_NS_LABEL, pid_namespace()) != pid_namespace():
+        return False  # started inside another pid namespace (a container): its pid means nothing here
     try:
         pid = int(labels.get(PID_LABEL, ""))
     except ValueError:
