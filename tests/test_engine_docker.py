@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from grimoire_drill.engines.base import RUN_LABEL, new_run_id
 from grimoire_drill.engines.docker import (
     PID_LABEL,
+    PID_NS_LABEL,
     PID_START_LABEL,
     DockerMongo,
     DockerPostgres,
@@ -218,16 +219,20 @@ def test_remove_strays_removes_only_containers_of_dead_processes(docker_client, 
     alive = owner_labels(earlier + "alive", "postgres")  # this very process: still running
     reused = owner_labels(earlier + "reused", "postgres") | {PID_START_LABEL: "1"}  # our pid, another start
     ours = owner_labels(current, "postgres") | {PID_LABEL: str(_dead_pid())}
+    # started by a drill inside a container: its pid (dead here) names another process there
+    elsewhere = owner_labels(earlier + "ns", "postgres") | {PID_LABEL: str(_dead_pid()), PID_NS_LABEL: "1"}
     created = {
         name: docker_client.containers.create(postgres_image, name=f"grimoire-drill-test-{earlier}-{name}",
                                               labels=labels)
-        for name, labels in {"dead": dead, "alive": alive, "reused": reused, "ours": ours}.items()
+        for name, labels in {"dead": dead, "alive": alive, "reused": reused, "ours": ours,
+                             "elsewhere": elsewhere}.items()
     }
     try:
         removed = remove_strays(current)
         assert sorted(removed) == sorted([created["dead"].name, created["reused"].name])
         remaining = {c.name for c in docker_client.containers.list(all=True, filters={"label": RUN_LABEL})}
         assert created["alive"].name in remaining and created["ours"].name in remaining
+        assert created["elsewhere"].name in remaining
         assert created["dead"].name not in remaining and created["reused"].name not in remaining
     finally:
         for container in created.values():

@@ -7,6 +7,7 @@ start is tested with a real ``mongod`` stand-in that exits at once.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -202,50 +203,67 @@ def test_tools_carry_the_run_and_owner_tags(pg_root):
 
 # -- the janitor, on local servers ---------------------------------------------------------------
 
-def _orphan_cluster(run_id: str, temp_root: Path) -> tuple[subprocess.Popen, Path]:
-    """A LocalPostgres owned by another process, which holds it until its stdin closes."""
-    owner = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, run_id, str(temp_root)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
-    data_dir = Path(owner.stdout.readline().strip())
-    assert data_dir.is_dir(), "the owner process did not start its cluster"
-    return owner, data_dir
+SWEEP_SCENARIO = """
+import json, subprocess, sys
+from pathlib import Path
+from grimoire_drill.engines.base import make_run_dir, new_run_id, process_start
+from grimoire_drill.engines.janitor import sweep_strays
+
+root, orphan_script = Path(sys.argv[1]), sys.argv[2]
+run_id = new_run_id()
+session_dir = make_run_dir(run_id, "session", root)  # as a drill's own temp dir
+session_dir.chmod(0o711)
+owner = subprocess.Popen([sys.executable, "-c", orphan_script, run_id, str(session_dir)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+data_dir = Path(owner.stdout.readline().strip())
+postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+facts = {"run_id": run_id, "session_dir": str(session_dir), "postmaster": postmaster}
+facts["swept_while_owner_runs"] = [line for line in sweep_strays(new_run_id()) if run_id in line]
+owner.kill()
+owner.wait()
+facts["alive_after_owner_killed"] = process_start(postmaster) is not None
+facts["swept_as_current_run"] = [line for line in sweep_strays(run_id) if run_id in line]
+facts["alive_after_current_sweep"] = process_start(postmaster) is not None
+facts["removed"] = sweep_strays(new_run_id())
+facts["alive_after_sweep"] = process_start(postmaster) is not None
+facts["session_dir_after_sweep"] = session_dir.exists()
+print(json.dumps(facts))
+"""
 
 
-def test_janitor_stops_a_killed_owners_server_and_removes_its_dirs(pg_root):
-    run_id = new_run_id()
-    session_dir = make_run_dir(run_id, "session", pg_root)  # as a drill's own temp dir
-    session_dir.chmod(0o711)
-    owner, data_dir = _orphan_cluster(run_id, session_dir)
+@pytest.fixture(scope="module")
+def sweep_facts():
+    """A killed owner's cluster and three sweeps, all inside a private pid namespace.
+
+    Other drills run on this machine meanwhile (other sessions' tests); their janitors would
+    remove our deliberate stray first. Inside its own pid namespace (own /proc) the stray is ours
+    alone, and ending the namespace ends whatever a failure would leave.
+    """
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare (util-linux) for a private pid namespace")
+    root = Path(tempfile.mkdtemp(prefix="grimoire-drill-test-"))
+    root.chmod(0o711)
     try:
-        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
-        owner.kill()
-        owner.wait()
-        assert process_start(postmaster) is not None, "a SIGKILLed owner leaves its server running"
-        removed = sweep_strays(new_run_id())
-        assert f"postgres process {postmaster}" in " ".join(removed) and run_id in " ".join(removed)
-        assert f"temp dir {session_dir}" in removed
-        assert process_start(postmaster) is None
-        assert _run_processes(run_id) == [] and not session_dir.exists()
+        done = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", sys.executable, "-c",
+                               SWEEP_SCENARIO, str(root), ORPHAN_SCRIPT], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        assert done.returncode == 0, done.stderr
+        yield json.loads(done.stdout.strip().splitlines()[-1])
     finally:
-        owner.kill()
-        sweep_strays(new_run_id())
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def test_janitor_keeps_the_server_of_a_live_owner_and_the_current_run(pg_root):
-    run_id = new_run_id()
-    owner, data_dir = _orphan_cluster(run_id, pg_root)
-    try:
-        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
-        assert not [line for line in sweep_strays(new_run_id()) if run_id in line]
-        owner.kill()
-        owner.wait()
-        assert not [line for line in sweep_strays(run_id) if run_id in line], "the current run is never swept"
-        assert process_start(postmaster) is not None and data_dir.is_dir()
-    finally:
-        owner.kill()
-        sweep_strays(new_run_id())
-    assert process_start(postmaster) is None
+def test_janitor_stops_a_killed_owners_server_and_removes_its_dirs(sweep_facts):
+    assert sweep_facts["alive_after_owner_killed"], "a SIGKILLed owner leaves its server running"
+    removed = sweep_facts["removed"]
+    assert f"postgres process {sweep_facts['postmaster']} of run {sweep_facts['run_id']}" in removed
+    assert f"temp dir {sweep_facts['session_dir']}" in removed
+    assert not sweep_facts["alive_after_sweep"] and not sweep_facts["session_dir_after_sweep"]
+
+
+def test_janitor_keeps_the_server_of_a_live_owner_and_the_current_run(sweep_facts):
+    assert sweep_facts["swept_while_owner_runs"] == []
+    assert sweep_facts["swept_as_current_run"] == [] and sweep_facts["alive_after_current_sweep"]
 
 
 def test_janitor_removes_run_dirs_whose_owner_is_gone_only(pg_root):
@@ -259,12 +277,14 @@ def test_janitor_removes_run_dirs_whose_owner_is_gone_only(pg_root):
     alive_dir = make_run_dir(alive, "session", pg_root)
     unmarked_dir = pg_root / f"gd-{unmarked}-x"
     unmarked_dir.mkdir()
+    elsewhere = make_run_dir(new_run_id(), "session", pg_root)  # a drill in another pid namespace (a container)
+    (elsewhere / OWNER_FILE).write_text(f"{_dead_pid()}:1:1\n")
     other = pg_root / "gd-not-a-run-id"
     other.mkdir()
     removed = sweep_strays(new_run_id(), temp_roots=[pg_root])
     assert f"temp dir {dead_dir}" in removed and f"temp dir {nested}" in removed
     assert not dead_dir.exists() and not nested.exists()
-    assert alive_dir.is_dir() and unmarked_dir.is_dir() and other.is_dir()
+    assert alive_dir.is_dir() and unmarked_dir.is_dir() and other.is_dir() and elsewhere.is_dir()
 
 
 # -- LocalMongo ----------------------------------------------------------------------------------
