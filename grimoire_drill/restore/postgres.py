@@ -67,8 +67,8 @@ def pick_dump(postgres_dir: Path) -> Path:
         candidate = postgres_dir / name
         if candidate.is_file():
             return candidate
-    raise DrillFailure("no PostgreSQL dump (database.backup or database.sql): postgresql/ is empty — "
-                       "PostgreSQL was down or pg_dump failed at backup time", where=str(postgres_dir),
+    raise DrillFailure("no PostgreSQL dump (database.backup or database.sql): PostgreSQL was down or pg_dump "
+                       "failed at backup time", where=str(postgres_dir),
                        fix="check the backup job's pg_dump step (it logs 'PostgreSQL backup failed' and goes on)")
 
 
