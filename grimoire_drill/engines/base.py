@@ -171,6 +171,10 @@ class ToolProcesses:
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
+    def mark_cancelled(self) -> None:
+        """Refuse new tools without ending anything (engines whose work runs in-process)."""
+        self._cancelled.set()
+
     def check(self, what: str) -> None:
         """Raise when cancelled: a cancelled engine starts nothing new."""
         if self._cancelled.is_set():

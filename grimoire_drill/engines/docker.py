@@ -317,6 +317,14 @@ class _DockerEngine:
             busy = self._tools_running > 0
         if busy:
             self._remove_containers()
+        self._cancel_clients()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _cancel_clients(self) -> None:
+        """End in-process work through driver clients (MongoDB's native loader)."""
 
     def _check_cancelled(self, what: str) -> None:
         if self._cancelled.is_set():
@@ -687,6 +695,11 @@ class DockerMongo(_DockerEngine):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def _cancel_clients(self) -> None:
+        """The native loader's inserts fail fast (InvalidOperation) once the shared client is closed."""
+        if self._client is not None:
+            self._client.close()
 
     # -- what the restore layer uses -------------------------------------------------------
     def client(self):

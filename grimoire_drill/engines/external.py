@@ -70,6 +70,7 @@ class ExternalMongo:
         self._client: pymongo.MongoClient | None = None
         self._created: list[str] = []
         self.undropped: list[str] = []
+        self._tools = ToolProcesses()
         self.info = EngineInfo(kind=self.kind)
 
     def __enter__(self) -> "ExternalMongo":
@@ -89,6 +90,8 @@ class ExternalMongo:
     def __exit__(self, *exc) -> None:
         if self._client is None:
             return
+        if self._tools.cancelled:  # cancel() closed the client: drop with a fresh one
+            self._client = pymongo.MongoClient(self._uri, serverSelectionTimeoutMS=CONNECT_TIMEOUT_MS)
         for name in self._created:
             try:
                 self._client.drop_database(name)
@@ -98,7 +101,15 @@ class ExternalMongo:
         self._client = None
 
     def cancel(self) -> None:
-        """Nothing runs outside this process (the native loader restores): nothing to end early."""
+        """From any thread: end the native loader's inserts (its client is closed: further operations
+        raise InvalidOperation); leaving the block still drops the scratch databases."""
+        self._tools.mark_cancelled()
+        if self._client is not None:
+            self._client.close()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._tools.cancelled
 
     def client(self) -> pymongo.MongoClient:
         if self._client is None:
@@ -177,6 +188,10 @@ class ExternalPostgres:
     def cancel(self) -> None:
         """From any thread: end running tools (pg_restore) now and start nothing new; exit still drops."""
         self._tools.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._tools.cancelled
 
     def _require_open(self) -> None:
         if not self._open:

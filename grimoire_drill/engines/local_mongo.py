@@ -132,8 +132,15 @@ class LocalMongo:
         self.port = 0
 
     def cancel(self) -> None:
-        """From any thread: end running tools (mongorestore) now and start nothing new; stop() still cleans."""
+        """From any thread: end running tools (mongorestore) and the native loader's inserts (its client
+        is closed: further operations raise InvalidOperation); stop() still cleans up."""
         self._tools.cancel()
+        if self._client is not None:
+            self._client.close()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._tools.cancelled
 
     def client(self) -> pymongo.MongoClient:
         if self._client is None:

@@ -216,6 +216,10 @@ class LocalPostgres:
         """From any thread: end running tools (pg_restore) now and start nothing new; stop() still cleans."""
         self._tools.cancel()
 
+    @property
+    def cancelled(self) -> bool:
+        return self._tools.cancelled
+
     def _require_running(self) -> None:
         if self.base_dir is None or not self.port:
             raise HarnessError("the local PostgreSQL is not running", fix="use the engine inside its `with` block")

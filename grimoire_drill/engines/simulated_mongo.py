@@ -6,6 +6,8 @@ but it is not MongoDB: every output that used it says SIMULATED and it is never 
 
 from __future__ import annotations
 
+import threading
+
 import mongomock
 
 from ..errors import HarnessError
@@ -18,6 +20,7 @@ class SimulatedMongo:
     def __init__(self, *, run_id: str):
         self.run_id = run_id
         self._client: mongomock.MongoClient | None = None
+        self._cancelled = threading.Event()
         self.info = EngineInfo(kind=self.kind, simulated=True)
 
     def __enter__(self) -> "SimulatedMongo":
@@ -32,7 +35,12 @@ class SimulatedMongo:
         self._client = None
 
     def cancel(self) -> None:
-        """Nothing runs outside this process: the in-process loader ends with its thread."""
+        """Nothing runs outside this process: the native loader stops when it sees ``cancelled``."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
 
     def client(self):
         if self._client is None:
