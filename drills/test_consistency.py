@@ -9,7 +9,7 @@ import pytest
 def test_mongodb_counts_agree(drill, expectations, counted_collection, evidence):
     namespace = f"{expectations.mongo_database}.{counted_collection}"
     drill.mongo_restore()
-    source = drill.source_counts()["mongodb"].get(namespace)
+    source = drill.mongo_source_counts().get(namespace)
     if source is None:
         pytest.fail(f"{namespace}: not in the dump, nothing to count")
     restored = drill.restored_counts()["mongodb"].get(namespace)
@@ -29,7 +29,7 @@ def test_mongodb_counts_agree(drill, expectations, counted_collection, evidence)
 def test_postgresql_counts_agree(drill, counted_table, evidence):
     drill.postgres_restore()
     restored = drill.restored_counts()["postgresql"].get(counted_table)
-    source = drill.source_counts()["postgresql"]
+    source = drill.postgres_source_counts()
     if source is None:
         pytest.skip("the dump's own row counts could not be read without a server (no pg_restore on this machine)")
     dumped = source.get(counted_table)

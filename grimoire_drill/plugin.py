@@ -196,6 +196,7 @@ class DrillRun:
                 status, message = _failure_message(call.excinfo)
                 result = CheckResult(_check_id(item), status, "not checked: " + message)
         if result is not None:
+            result.message = self.session.display(result.message)
             self.checks.append(result)
             report.user_properties.append(("check_id", result.id))
             report.user_properties.append(("message", result.message))

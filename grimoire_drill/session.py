@@ -124,9 +124,20 @@ class DrillSession:
     @property
     def temp_dir(self) -> Path:
         if self._temp is None:
-            self._temp = Path(tempfile.mkdtemp(prefix=f"gd-{self.run_id}-", dir=self.config.temp_dir))
-            self._temp.chmod(0o711)  # the local PostgreSQL runs as another OS user below it
+            parent = self.config.temp_dir if self.config.temp_dir is not None else Path(tempfile.gettempdir())
+            try:
+                self._temp = Path(tempfile.mkdtemp(prefix=f"gd-{self.run_id}-", dir=parent))
+                self._temp.chmod(0o711)  # the local PostgreSQL runs as another OS user below it
+            except OSError as exc:
+                raise HarnessError(f"cannot create the run's temp dir: {exc.strerror}", where=str(parent),
+                                   fix="pass --temp-dir pointing at a writable folder with free space") from None
         return self._temp
+
+    def display(self, text: str) -> str:
+        """Paths inside the run's temp copy shown from ``backup_<id>/`` on (the temp dir is gone afterwards)."""
+        if self._temp is None:
+            return text
+        return text.replace(str(self._temp / "backup") + "/", "")
 
     def close(self) -> None:
         """Stop every engine and remove the temp dir, whatever happened before."""
@@ -287,11 +298,14 @@ class DrillSession:
         result = self.postgres_restore()
         return psycopg.connect(self.postgres.engine.conninfo(result.database), autocommit=True)
 
-    def source_counts(self) -> dict[str, Any]:
-        """Counts read from the dump files: BSON per collection, JSON exports, PostgreSQL COPY rows."""
-        def count() -> dict[str, Any]:
+    def mongo_source_counts(self) -> dict[str, dict[str, int | None]]:
+        """Documents per collection in the BSON dump, and objects in its JSON export.
+
+        Each database is counted on its own, so a broken MongoDB dump never hides PostgreSQL's counts.
+        """
+        def mongo() -> dict[str, dict[str, int | None]]:
             root = self.extracted().root
-            mongo: dict[str, dict[str, int | None]] = {}
+            counts: dict[str, dict[str, int | None]] = {}
             exports = {collection: name for name, collection in self.expectations.exports}
             for db, colls in sorted(self.mongo_layout().items()):
                 if db in self.expectations.skip_databases:
@@ -301,13 +315,23 @@ class DrillSession:
                     if db == self.expectations.mongo_database and name in exports:
                         export = root / exports[name]
                         entry["export"] = count_export(export) if export.is_file() else None
-                    mongo[f"{db}.{name}"] = entry
+                    counts[f"{db}.{name}"] = entry
+            return counts
+        return self._stage("source_counts_mongodb", mongo)
+
+    def postgres_source_counts(self) -> dict[str, int] | None:
+        """Rows per table in the restored dump's COPY blocks (None: unreadable without a server)."""
+        return self._stage("source_counts_postgresql", lambda: source_row_counts(self.postgres_dump()))
+
+    def source_counts_or_none(self) -> dict[str, Any]:
+        """What could be counted, for the summary: a database whose dump is unreadable gives None."""
+        counts: dict[str, Any] = {}
+        for database, stage in (("mongodb", "source_counts_mongodb"), ("postgresql", "source_counts_postgresql")):
             try:
-                postgres = source_row_counts(self.postgres_dump())
+                counts[database] = self._stages[stage].get() if stage in self._stages else None
             except GrimoireDrillError:
-                postgres = None
-            return {"mongodb": mongo, "postgresql": postgres}
-        return self._stage("source_counts", count)
+                counts[database] = None
+        return counts
 
     def new_round(self) -> None:
         """Forget what a check round measured (counts), keep the restore: for re-checking after --then."""
@@ -318,11 +342,11 @@ class DrillSession:
         """Count while the engines still run, for the summary, even if no check asked for counts."""
         if not self.has_stage("extract"):
             return
-        for stage in (self.source_counts, self.restored_counts):
+        for stage in (self.mongo_source_counts, self.postgres_source_counts, self.restored_counts):
             try:
                 stage()
             except GrimoireDrillError:
-                pass
+                pass  # a broken dump is reported by its checks; count what can be counted
 
     def restored_counts(self) -> dict[str, Any]:
         def count() -> dict[str, Any]:

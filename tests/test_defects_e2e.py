@@ -422,15 +422,7 @@ def test_every_defect_has_an_expectation():
     assert {key.partition("@")[0] for key in DEFECT_EXPECTATIONS} == set(DEFECTS)
 
 
-# postgresql/ defects: the drill names them, but the run ends with exit 2 while the summary cannot be
-# written (session.source_counts gives "postgresql": None, which summary@1 refuses). Lead's fix pending.
-SUMMARY_REFUSES_NULL_PG_COUNTS = pytest.mark.xfail(
-    strict=True, reason="summary@1 refuses source_counts.postgresql = None (session.py / schema, lead's files)")
-PG_DUMP_DEFECTS = {"truncated-pg-dump", "corrupt-pg-dump", "missing-pg-dump"}
-
-
-@pytest.mark.parametrize("defect", [pytest.param(key, marks=SUMMARY_REFUSES_NULL_PG_COUNTS) if key in PG_DUMP_DEFECTS
-                                    else key for key in DEFECT_EXPECTATIONS])
+@pytest.mark.parametrize("defect", list(DEFECT_EXPECTATIONS))
 def test_defect_fails_the_drill_naming_what_is_wrong(drills, defect):
     result = drills(f"defect:{defect}")
     check_id, named = DEFECT_EXPECTATIONS[defect]
@@ -658,8 +650,6 @@ def test_full_temp_dir_is_a_harness_error_naming_it_and_cleaned(shared, tmp_path
     assert json.loads((tmp_path / "report" / "summary.json").read_text())["outcome"] == "error"
 
 
-@pytest.mark.xfail(strict=True, reason="session.temp_dir lets mkdtemp's OSError escape (lead's file): "
-                                        "a traceback, no summary, instead of a HarnessError")
 def test_unusable_temp_dir_is_a_harness_error_naming_it(shared, tmp_path):
     not_a_folder = tmp_path / "temp"
     not_a_folder.write_text("a file where the temp dir should be\n")

@@ -96,11 +96,8 @@ def build_summary(session, checks: list[CheckResult], *, finished_at: datetime, 
             counts = session.restored_counts()
         except GrimoireDrillError:
             pass
-    if session.has_stage("source_counts"):
-        try:
-            source = session.source_counts()
-        except GrimoireDrillError:
-            pass
+    if session.has_stage("extract"):
+        source = session.source_counts_or_none()
     summary: dict[str, Any] = {
         "schema": SCHEMA,
         "tool": {"name": "grimoire-drill", "version": __version__},
