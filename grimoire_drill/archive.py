@@ -32,7 +32,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from grimoire_drill.errors import DrillFailure, HarnessError
@@ -102,8 +102,10 @@ class Extracted:
 Progress = Callable[[int, int], None]
 
 
-def parse_backup_name(name: str) -> tuple[str, datetime] | None:
-    """``backup_YYYYMMDD_HHMMSS`` (optionally ``.tar.gz`` / ``.tar.gz.gpg``) -> (id, UTC time).
+def parse_backup_name(name: str, tz: tzinfo = UTC) -> tuple[str, datetime] | None:
+    """``backup_YYYYMMDD_HHMMSS`` (optionally ``.tar.gz`` / ``.tar.gz.gpg``) -> (id, aware time).
+
+    The name is the backup host's local ``date``: ``tz`` says which zone that is (UTC by default).
 
     None for anything else, including impossible dates, so a stray ``backup_latest`` or
     ``backup_20261399_…`` is ignored rather than trusted.
@@ -118,19 +120,19 @@ def parse_backup_name(name: str) -> tuple[str, datetime] | None:
         return None
     backup_id = match.group(1)
     try:
-        taken_at = datetime.strptime(backup_id, "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
+        taken_at = datetime.strptime(backup_id, "%Y%m%d_%H%M%S").replace(tzinfo=tz)
     except ValueError:
         return None
     return backup_id, taken_at
 
 
-def find_backups(folder: Path) -> list[BackupRef]:
+def find_backups(folder: Path, tz: tzinfo = UTC) -> list[BackupRef]:
     """Every backup in ``folder``, newest first by the timestamp in its name (mtimes ignored)."""
-    refs = [ref for entry in folder.iterdir() if (ref := _ref_for(entry)) is not None]
+    refs = [ref for entry in folder.iterdir() if (ref := _ref_for(entry, tz)) is not None]
     return sorted(refs, key=lambda r: (-r.taken_at.timestamp(), KIND_PREFERENCE[r.kind], r.name))
 
 
-def locate(target: Path) -> BackupRef:
+def locate(target: Path, tz: tzinfo = UTC) -> BackupRef:
     """Resolve what the user pointed at: a folder of backups (newest wins), an archive, a backup_* folder."""
     target = Path(target)
     if not target.exists():
@@ -140,7 +142,7 @@ def locate(target: Path) -> BackupRef:
             fix="pass the backups folder, a backup_*.tar.gz[.gpg] file or a backup_* folder",
         )
     if target.is_file():
-        ref = _ref_for(target)
+        ref = _ref_for(target, tz)
         if ref is None:
             raise DrillFailure(
                 "not a backup_YYYYMMDD_HHMMSS.tar.gz or .tar.gz.gpg archive",
@@ -148,11 +150,11 @@ def locate(target: Path) -> BackupRef:
                 fix="pass an archive named as scripts/backup-production.sh names it, or its folder",
             )
         return ref
-    direct = _ref_for(target)
+    direct = _ref_for(target, tz)
     if direct is not None:
         return direct
     try:
-        refs = find_backups(target)
+        refs = find_backups(target, tz)
     except PermissionError as exc:
         raise HarnessError(f"cannot list the folder: {exc.strerror}", where=str(target),
                            fix="run with a user that can read the backups") from exc
@@ -255,19 +257,19 @@ def tree_digest(root: Path, progress: Progress | None = None) -> tuple[str, int,
 # --------------------------------------------------------------------------- locating
 
 
-def _ref_for(path: Path) -> BackupRef | None:
+def _ref_for(path: Path, tz: tzinfo = UTC) -> BackupRef | None:
     name = path.name
     if path.is_file():
         for suffix, kind in ARCHIVE_KINDS:
             if name.endswith(suffix):
-                parsed = parse_backup_name(name)
+                parsed = parse_backup_name(name, tz)
                 if parsed is None:
                     return None
                 return BackupRef(path, name[: -len(suffix)], parsed[0], parsed[1], kind,
                                  path.stat().st_size)
         return None
     if path.is_dir():
-        parsed = parse_backup_name(name)
+        parsed = parse_backup_name(name, tz)
         if parsed is None or name != f"backup_{parsed[0]}":
             return None
         return BackupRef(path, name, parsed[0], parsed[1], "dir", _folder_size(path))

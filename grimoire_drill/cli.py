@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import OPTIONS, Option, build_config
+from .config import OPTIONS, OPTIONS_BY_NAME, Option, build_config
 from .errors import GrimoireDrillError, HarnessError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -219,7 +219,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .report.history import read_history
 
     folder = args.backups
-    refs = find_backups(folder)
+    refs = find_backups(folder, config_from_args(args).backup_timezone)
     if not refs:
         print(f"no backup_YYYYMMDD_HHMMSS archive in {folder}", file=sys.stderr)
         return EXIT_FAILED
@@ -290,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="backups found, newest first, with the last drill's verdict")
     lst.add_argument("backups", type=Path, nargs="?", default=Path("backups"))
     lst.add_argument("--history", type=Path, default=Path("reports/history.jsonl"))
+    lst.add_argument("--backup-timezone", default=None, help=OPTIONS_BY_NAME["backup_timezone"].help)
 
     ins = sub.add_parser("inspect", help="what is inside an archive, without restoring")
     ins.add_argument("archive", type=Path)

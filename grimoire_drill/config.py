@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,6 +46,13 @@ def _parse_bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _parse_zone(text: str) -> tzinfo:
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise HarnessError(f"unknown time zone {text!r}", fix="use an IANA name such as UTC or America/Toronto") from exc
+
+
 def _parse_now(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
@@ -70,6 +78,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("history", "history file, one line per run (default <report dir>/../history.jsonl)", Path),
     Option("max_age_hours", "newest backup may be at most this old (default from expectations.toml: 26)", float),
     Option("min_size_kb", "archive must be at least this big (default from expectations.toml: 100)", float),
+    Option("backup_timezone", "time zone of the backup host's clock, which names the archives "
+           "(backup-production.sh uses local `date`); default UTC", _parse_zone, timezone.utc),
     Option("now", "pretend the drill runs at this ISO-8601 time (for ages)", _parse_now),
     Option("passphrase_file", "file holding the GPG passphrase of .tar.gz.gpg archives "
            "(or env GRIMOIRE_DRILL_PASSPHRASE)", Path),
@@ -100,6 +110,7 @@ class DrillConfig:
     history: Path | None = None
     max_age_hours: float | None = None
     min_size_kb: float | None = None
+    backup_timezone: tzinfo = timezone.utc
     now: datetime | None = None
     passphrase_file: Path | None = None
     passphrase: str | None = field(default=None, repr=False)

@@ -139,7 +139,7 @@ class DrillRun:
             self.report_dir.mkdir(parents=True, exist_ok=True)
             return self.report_dir
         try:
-            backup_id = archive.locate(self.config.backups).backup_id if self.config.backups else "no-backup"
+            backup_id = archive.locate(self.config.backups, self.config.backup_timezone).backup_id if self.config.backups else "no-backup"
         except GrimoireDrillError:
             backup_id = "no-backup"
         self.report_dir, self._lock_handle = claim_report_dir(DEFAULT_REPORTS.resolve(), backup_id, self.run_id)

@@ -153,7 +153,7 @@ class DrillSession:
         def locate() -> archive.BackupRef:
             if self.config.backups is None:
                 raise HarnessError("no BACKUPS given", fix="grimoire-drill run /path/to/backups (or --drill-backups)")
-            ref = archive.locate(self.config.backups)
+            ref = archive.locate(self.config.backups, self.config.backup_timezone)
             self.say(f"backup: {ref.name} ({ref.size_bytes:,} bytes) from {ref.path}")
             return ref
         return self._stage("locate", locate, "locate")

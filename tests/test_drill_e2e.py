@@ -107,3 +107,13 @@ def test_default_report_dir_is_per_backup_id_and_history_grows(sample_factory, r
     assert (tmp_path / "reports" / backup_id / "report.html").is_file()
     lines = (tmp_path / "reports" / "history.jsonl").read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(line)["outcome"] == "passed" for line in lines)
+
+
+@pytest.mark.parametrize("zone, outcome", [("America/Toronto", 0), ("Asia/Tokyo", 1)])
+def test_archive_names_are_read_in_the_backup_hosts_time_zone(sample_factory, run_cli, tmp_path, zone, outcome):
+    """Named 23 h ago by a UTC clock: 18 h old if the host clock was Toronto's, 32 h if Tokyo's."""
+    archive = sample_factory(hours_old=23)
+    result = run_cli(*RUN, archive, "--report-dir", tmp_path / "r", "--backup-timezone", zone)
+    assert result.returncode == outcome, result.output
+    age = next(c for c in _summary(tmp_path / "r")["checks"] if c["id"] == "archive.fresh")["evidence"]["age_hours"]
+    assert abs(age - {"America/Toronto": 18, "Asia/Tokyo": 32}[zone]) < 0.2
