@@ -368,8 +368,12 @@ def test_docker_postgres_end_to_end_records_image_and_version(sample_factory, ru
 
 # -- two drills at once --------------------------------------------------------------------------
 
-def _server_and_dirs(run_id: str) -> list[str]:
-    return [item for item in leftovers(run_id) if "pg_restore" not in item]
+def _server_and_dirs(run_id: str) -> tuple[list[tuple[int, str | None]], list[Path]]:
+    """The run's postmasters (pid, start time) and temp dirs; its tools and backends come and go meanwhile."""
+    temp = Path(tempfile.gettempdir())
+    pids = [int(path.read_text().split()[0])
+            for path in temp.glob(f"gd-{run_id}-*/gd-{run_id}-pg-*/data/postmaster.pid")]
+    return [(pid, process_start(pid)) for pid in pids], sorted(temp.glob(f"gd-{run_id}*"))
 
 
 def test_two_drills_at_once_on_the_same_backups_do_not_collide(big_sample, tmp_path):
@@ -384,8 +388,8 @@ def test_two_drills_at_once_on_the_same_backups_do_not_collide(big_sample, tmp_p
     try:
         first.wait_for("restore_postgresql: loading")
         first.signal(signal.SIGSTOP)
-        first_server = _server_and_dirs(first.run_id)  # (its pg_restore may end meanwhile: not compared)
-        assert any(item.startswith("process") for item in first_server)
+        first_server = _server_and_dirs(first.run_id)
+        assert first_server[0] and all(started for _pid, started in first_server[0]), "its server runs"
         second = LiveRun(*LOCAL, backups, cwd=tmp_path)
         second_code = second.finish()
         assert second_code == 0, second.output

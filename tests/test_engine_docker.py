@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import psycopg
 import pytest
@@ -210,6 +211,27 @@ def test_tool_timeout_stops_the_container(docker_client, postgres_image):
     with pytest.raises(HarnessError, match="did not finish within"):
         with DockerPostgres(run_id, image=postgres_image) as pg:
             pg.run_tool("psql", ["-d", "postgres", "-c", "SELECT pg_sleep(60)"], {}, timeout=1)
+    assert _containers_of(docker_client, run_id) == []
+
+
+def test_cancel_ends_a_tool_running_inside_and_refuses_new_ones(docker_client, postgres_image):
+    """An interrupted drill: a restore thread inside ``docker exec`` returns now (its container goes)."""
+    run_id = new_run_id()
+    results: list = []
+    with DockerPostgres(run_id, image=postgres_image) as pg:
+        worker = threading.Thread(target=lambda: results.append(
+            pg.run_tool("psql", ["-d", "postgres", "-c", "SELECT pg_sleep(600)"], {})))
+        worker.start()
+        with psycopg.connect(pg.conninfo("postgres"), autocommit=True) as conn:
+            while not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'"
+                                   ).fetchone()[0]:
+                conn.execute("SELECT pg_sleep(0.05)")  # the tool is inside the server now
+        pg.cancel()
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+        assert results and results[0].returncode != 0 and "drill is stopping" in results[0].stderr
+        with pytest.raises(HarnessError, match="stopping"):
+            pg.run_tool("psql", ["-d", "postgres", "-c", "SELECT 1"], {})
     assert _containers_of(docker_client, run_id) == []
 
 

@@ -441,6 +441,7 @@ class _DockerEngine:
         the tool will write, brought back to that host path afterwards (``pg_dump -f {out}``).
         ``secret_files`` (name -> bytes) go in with mode 0600 and resolve ``{name}`` too.
         """
+        self._check_cancelled(tool)
         work = f"{WORK_ROOT}-{secrets.token_hex(4)}"
         inside = {name: f"{work}/{name}/{path.name}" for name, path in files.items()}
         inputs = [(path, inside[name]) for name, path in files.items() if path.exists()]
@@ -480,6 +481,8 @@ class _DockerEngine:
 
     def _exec(self, argv: list[str], env: dict[str, str], timeout: float | None = None) -> tuple[int, str, str]:
         """Run argv inside the container; the environment carries secrets (argv never does)."""
+        from docker.errors import DockerException
+
         container = self._wrapped()
         api = container.client.api
         exec_id = api.exec_create(container.id, argv, environment=env, stdout=True, stderr=True)["Id"]
@@ -498,26 +501,24 @@ class _DockerEngine:
             self.stop()  # the only way to end an exec: its container goes, the restore is lost anyway
             raise HarnessError(f"{argv[0]} did not finish within {timeout:.0f}s inside the {self.engine} container",
                                where=self.image, fix="raise the tool timeout or check the dump's size")
-        if self._cancelled.is_set() and ("error" in outcome or not self._container_exists(container)):
-            return -1, "", f"{argv[0]}: stopped because the drill is stopping (its container was removed)\n"
+        stopping = f"{argv[0]}: stopped because the drill is stopping (its container was removed)\n"
         if "error" in outcome:
+            if self._cancelled.is_set():
+                return -1, "", stopping
             raise HarnessError(f"could not run {argv[0]} in the {self.engine} container: "
                                f"{_first_line(outcome['error'], self._password)}", where=self.image,
                                fix="check that the Docker daemon is still running")
         stdout, stderr = outcome["streams"]  # type: ignore[misc]
-        code = api.exec_inspect(exec_id).get("ExitCode")
-        return (code if code is not None else -1,
-                (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace"))
-
-    @staticmethod
-    def _container_exists(container) -> bool:
-        from docker.errors import DockerException
-
+        out, err = (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace")
         try:
-            container.reload()
+            code = api.exec_inspect(exec_id).get("ExitCode")
         except DockerException:
-            return False
-        return True
+            if not self._cancelled.is_set():
+                raise
+            code = None
+        if self._cancelled.is_set():  # cancel() removed the container: whatever the tool said, it was cut short
+            return (code if code else -1), out, err + stopping
+        return (code if code is not None else -1), out, err
 
     def _copy_out(self, path_inside: str, host_path: Path) -> None:
         from docker.errors import NotFound
