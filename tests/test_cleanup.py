@@ -236,6 +236,31 @@ def test_signal_mid_run_exits_130_and_leaves_nothing(big_sample, tmp_path, signu
     assert _summary(tmp_path / "report")["outcome"] == "error"  # an interrupted drill never passes
 
 
+NEEDS_SESSION_PATCH = pytest.mark.xfail(
+    strict=True, reason="needs /work/shared/issue4-interrupt.diff (session.py, restore/mongo.py, cli.py); "
+                        "remove this marker once it is applied")
+
+
+@NEEDS_SESSION_PATCH
+def test_interrupt_stops_the_restores_instead_of_waiting_for_them(big_sample, tmp_path):
+    """SIGTERM while the databases load: the MongoDB load is cut short (not run to the end), then cleaned up.
+
+    (PostgreSQL's pg_restore is ended the same way, by cancel(); at this sample size it may finish first.)
+    """
+    run = LiveRun(*LOCAL, big_sample, "--report-dir", tmp_path / "report", cwd=tmp_path)
+    try:
+        run.wait_for("restore_mongodb: loading")
+        run.signal(signal.SIGTERM)
+        code = run.finish()
+    finally:
+        run.kill()
+    assert code == 130, run.output
+    loaded = [line for line in run.stderr if "documents via native" in line]
+    assert loaded and "error(s)" in loaded[0], run.output  # collections stopped part way
+    assert leftovers(run.run_id) == []
+
+
+@pytest.mark.docker
 def test_sigint_with_the_docker_engine_removes_the_container(big_sample, tmp_path, docker_image):
     run = LiveRun(*DOCKER, big_sample, "--report-dir", tmp_path / "report", cwd=tmp_path)
     try:
@@ -265,7 +290,7 @@ def _forget(run_id: str) -> None:
             client.close()
 
 
-@pytest.mark.parametrize("engine", ["local", "docker"])
+@pytest.mark.parametrize("engine", ["local", pytest.param("docker", marks=pytest.mark.docker)])
 def test_sigkilled_run_leaves_strays_and_the_next_run_removes_them_and_says_so(
         big_sample, sample_factory, tmp_path, namespace, engine, request):
     if engine == "docker":
@@ -294,13 +319,34 @@ def test_sigkilled_run_leaves_strays_and_the_next_run_removes_them_and_says_so(
         _forget(killed.run_id)
 
 
+@NEEDS_SESSION_PATCH
+def test_run_killed_before_any_engine_leaves_a_temp_dir_the_next_run_removes(big_sample, sample_factory, tmp_path,
+                                                                           namespace):
+    killed = LiveRun(*LOCAL, big_sample, "--report-dir", tmp_path / "killed", cwd=tmp_path, inside=namespace)
+    try:
+        try:
+            killed.wait_for("MB read")  # extracting into its temp dir: no engine has started
+        finally:
+            killed.kill()
+        assert any(item.startswith("temp dir") for item in leftovers(killed.run_id))
+        following = LiveRun(*LOCAL, sample_factory(), "--report-dir", tmp_path / "next", cwd=tmp_path,
+                            inside=namespace)
+        assert following.finish() == 0, following.output
+        said = [line for line in following.stderr if "removed a stray of a killed earlier run" in line]
+        assert any("temp dir" in line and killed.run_id in line for line in said), following.output
+        assert leftovers(killed.run_id) == []
+    finally:
+        _forget(killed.run_id)
+
+
 # -- every outcome leaves nothing --------------------------------------------------------------
 
 def _run_id(output: str) -> str:
     return RUN_ID.search(output).group(1)
 
 
-@pytest.mark.parametrize("case, expected", [("pass", 0), ("defect", 1), ("engine-fails", 2)])
+@pytest.mark.parametrize("case, expected", [("pass", 0), ("defect", 1),
+                                             pytest.param("engine-fails", 2, marks=pytest.mark.docker)])
 def test_every_outcome_leaves_nothing(sample_factory, run_cli, tmp_path, case, expected):
     if case == "engine-fails":
         if not docker_status()[0]:
@@ -353,6 +399,7 @@ def test_auto_says_per_database_what_it_picked_and_why(sample_factory, run_cli, 
 
 # -- docker PostgreSQL, end to end -----------------------------------------------------------------
 
+@pytest.mark.docker
 def test_docker_postgres_end_to_end_records_image_and_version(sample_factory, run_cli, tmp_path, docker_image):
     result = run_cli("run", *DOCKER, sample_factory(), "--report-dir", tmp_path / "r")
     assert result.returncode == 0, result.output
