@@ -108,6 +108,8 @@ def test_growth_and_table(bench):
     [pair] = document["growth"]
     assert (pair["from"], pair["to"]) == ("1MB", "2MB")
     assert pair["verdict"] in {"PASS", "FAIL"}
+    assert {"drill", "bare", "drill_phases", "steepest_phase", "steepest_phase_exponent"} <= set(pair)
+    assert PHASES <= set(pair["drill_phases"])
     assert "drill/bare" in stdout and "1MB" in stdout and "2MB" in stdout and "growth 1MB -> 2MB" in stdout
     assert "cores" in stdout and "MB RAM" in stdout
 
