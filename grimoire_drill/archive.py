@@ -584,7 +584,7 @@ def _unpack(feed: _TarFeed, ref: BackupRef, dest: Path, limits: Limits) -> tuple
         except tarfile.FilterError as exc:
             raise guard.unsafe(member, str(exc)) from exc
         try:
-            tar.extract(filtered, str(dest), filter="data")
+            tar.extract(filtered, str(dest), filter="fully_trusted")  # data_filter already ran just above
         except gzip.BadGzipFile:
             raise
         except OSError as exc:

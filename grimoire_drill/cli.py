@@ -107,7 +107,8 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _pytest_argv(keyword: str | None, pytest_args: Sequence[str], verbose: bool) -> list[str]:
-    argv = [str(drills_dir()), "-p", "no:cacheprovider", f"--confcutdir={drills_dir()}"]
+    # no:unraisableexception: its forced full GC passes at the end cost seconds over a large in-process store
+    argv = [str(drills_dir()), "-p", "no:cacheprovider", "-p", "no:unraisableexception", f"--confcutdir={drills_dir()}"]
     argv += ["-v", "--tb=long"] if verbose else ["-p", "no:terminal", "-p", "no:warnings"]
     if keyword:
         argv += ["-k", keyword]

@@ -242,7 +242,11 @@ class DrillSession:
         value = state.restore.value
         ok = state.restore.error is None and getattr(value, "ok", False)
         detail = dict(getattr(value, "detail", {}) or {})
-        self.record(phase, time.perf_counter() - started, "ok" if ok else "failed", **detail)
+        seconds = time.perf_counter() - started
+        for unit in ("documents", "dump_bytes"):
+            if detail.get(unit) and seconds > 0:
+                detail[f"{unit}_per_s"] = round(detail[unit] / seconds, 1)
+        self.record(phase, seconds, "ok" if ok else "failed", **detail)
 
     def _prepare_mongo(self) -> None:
         state = self.mongo

@@ -71,9 +71,12 @@ def _batches(raw_docs: Iterable[bytes], decode: Callable[[bytes], Any]) -> Itera
         yield batch
 
 
+EMULATOR_CODEC = bson.CodecOptions(datetime_conversion=bson.DatetimeConversion.DATETIME_AUTO)
+
+
 def _decode_for_emulator(raw: bytes) -> dict:
     """Full decode for the in-process store; dates outside Python's range stay BSON dates."""
-    return bson.decode(raw, codec_options=bson.CodecOptions(datetime_conversion=bson.DatetimeConversion.DATETIME_AUTO))
+    return bson.decode(raw, codec_options=EMULATOR_CODEC)
 
 
 def _index_kwargs(index: IndexSpec) -> dict[str, Any]:
