@@ -134,7 +134,7 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
         return run_premigration(config, printer=printer, keyword=keyword, pytest_args=pytest_args, verbose=verbose)
     drill = DrillRun(config, progress=printer)
     printer(f"run {drill.run_id}: drilling {config.backups}")
-    for stray in sweep_strays(drill.run_id):
+    for stray in sweep_strays(drill.run_id, [config.temp_dir] if config.temp_dir is not None else []):
         printer(f"removed a stray of a killed earlier run: {stray}")
     code = pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[drill])
     if drill.summary is None:
@@ -156,7 +156,7 @@ def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_ar
     first = DrillRun(config, progress=printer)
     session = first.session
     printer(f"run {first.run_id}: pre-migration drill of {config.backups}; then: {config.then}")
-    for stray in sweep_strays(first.run_id):
+    for stray in sweep_strays(first.run_id, [config.temp_dir] if config.temp_dir is not None else []):
         printer(f"removed a stray of a killed earlier run: {stray}")
     try:
         main_dir = first.decide_report_dir()

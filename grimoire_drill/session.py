@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,6 +24,7 @@ from psycopg import sql
 from . import archive
 from .config import DrillConfig
 from .dump import CollectionDump, count_bson, count_export, scan_mongodump
+from .engines.base import OWNER_FILE, owner_tag
 from .engines.selection import Choice, build_mongo, build_postgres, choose_mongo, choose_postgres
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
 from .expectations import Expectations
@@ -32,6 +33,7 @@ from .restore.mongo import MongoRestore, restore_mongo
 from .restore.postgres import PostgresRestore, pick_dump, restore_postgres
 
 Progress = Callable[..., None]  # (line, transient=False): transient lines may be overwritten or thinned
+SIGNAL_CHECK_S = 0.2   # how soon the main thread sees Ctrl-C/SIGTERM while restore threads run
 
 
 @dataclass
@@ -56,12 +58,27 @@ class Outcome:
         return self.value
 
 
+def _wait_noticing_signals(futures: list[Future]) -> None:
+    """Wait for the restore threads in short slices, then raise what they raised.
+
+    Python runs signal handlers in the main thread only, and a signal the kernel hands to a
+    restore thread does not wake the main thread's wait: with one long wait, Ctrl-C or SIGTERM
+    would go unnoticed until a whole restore had finished. (Blocking the signals in the restore
+    threads instead would block them in pg_restore too: children inherit the signal mask.)
+    """
+    while wait(futures, timeout=SIGNAL_CHECK_S).not_done:
+        pass
+    for future in futures:
+        future.result()
+
+
 @dataclass
 class DatabaseState:
     """One database after the prepare step: its engine choice, engine and restore result."""
 
     choice: Choice | None = None
     engine: Any = None
+    starting: Any = None      # the engine while it starts, so an interrupt can cancel it
     restore: Outcome = field(default_factory=Outcome)
     start_seconds: float = 0.0
 
@@ -81,7 +98,9 @@ class DrillSession:
         self._lock = threading.RLock()            # stages (re-entrant: a stage may need another)
         self._records_lock = threading.Lock()     # phase records, appended from restore threads
         self._prepare_lock = threading.Lock()     # never held by the restore threads themselves
-        self._stack = ExitStack()
+        self._engines: list[Any] = []             # started engines, stopped in reverse by close()
+        self._engines_lock = threading.Lock()     # close() (main thread) against a start (restore thread)
+        self._closed = False
         self._temp: Path | None = None
         self.mongo = DatabaseState()
         self.postgres = DatabaseState()
@@ -128,6 +147,7 @@ class DrillSession:
             try:
                 self._temp = Path(tempfile.mkdtemp(prefix=f"gd-{self.run_id}-", dir=parent))
                 self._temp.chmod(0o711)  # the local PostgreSQL runs as another OS user below it
+                (self._temp / OWNER_FILE).write_text(owner_tag() + "\n")  # killed? the next run's janitor sees it
             except OSError as exc:
                 raise HarnessError(f"cannot create the run's temp dir: {exc.strerror}", where=str(parent),
                                    fix="pass --temp-dir pointing at a writable folder with free space") from None
@@ -140,13 +160,29 @@ class DrillSession:
         return text.replace(str(self._temp / "backup") + "/", "")
 
     def close(self) -> None:
-        """Stop every engine and remove the temp dir, whatever happened before."""
+        """Stop every engine and remove the temp dir, whatever happened before; safe to call twice.
+
+        An engine still starting in a restore thread (a second Ctrl-C cut prepare's wait short)
+        sees ``_closed`` when its start ends and stops itself (see ``_engine``).
+        """
+        with self._engines_lock:
+            self._closed = True
+            engines, self._engines = self._engines[::-1], []
         try:
-            self._stack.close()
+            with ExitStack() as stack:
+                for engine in engines:
+                    stack.push(engine)  # each engine's __exit__, even if another one's raised
         finally:
             if self._temp is not None:
                 shutil.rmtree(self._temp, ignore_errors=True)
                 self._temp = None
+
+    def cancel(self) -> None:
+        """Interrupted (main thread): end the engines' running tools now, so restore threads return."""
+        for state in (self.mongo, self.postgres):
+            engine = state.engine if state.engine is not None else state.starting
+            if engine is not None:
+                engine.cancel()
 
     # -- stages ----------------------------------------------------------------------------
     def located(self) -> archive.BackupRef:
@@ -196,11 +232,14 @@ class DrillSession:
             except GrimoireDrillError as failure:
                 self.mongo.restore.error = self.postgres.restore.error = failure
                 return
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare") as pool:
-                mongo = pool.submit(self._prepare_mongo)
-                postgres = pool.submit(self._prepare_postgres)
-                mongo.result()
-                postgres.result()
+            pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare")
+            try:
+                _wait_noticing_signals([pool.submit(self._prepare_mongo), pool.submit(self._prepare_postgres)])
+            except BaseException:  # Ctrl-C / SIGTERM: do not wait for a whole restore to finish
+                self.cancel()
+                raise
+            finally:
+                pool.shutdown(wait=True)
             self.prepared_at = time.perf_counter()
             start = max(self.mongo.start_seconds, self.postgres.start_seconds)
             failed = self.mongo.engine is None or self.postgres.engine is None
@@ -212,8 +251,20 @@ class DrillSession:
             state.choice = choose()
             self.say(f"engine {state.choice.line()}")
             engine = build(state.choice)
-            state.engine = self._stack.enter_context(engine)
-            return True
+            state.starting = engine
+            with self._engines_lock:
+                closed = self._closed
+            if closed:
+                raise HarnessError("not started: the drill is stopping", fix="nothing to do: it was interrupted")
+            engine.__enter__()  # on failure the engine has already removed what it started
+            with self._engines_lock:
+                if not self._closed:
+                    self._engines.append(engine)
+                    state.engine = engine
+                    return True
+            engine.__exit__(None, None, None)  # close() ran while we started: stop it here
+            raise HarnessError("stopped right after starting: the drill is stopping",
+                               fix="nothing to do: it was interrupted")
         except GrimoireDrillError as failure:
             state.restore.error = failure
             self._fail(failure)
@@ -344,7 +395,7 @@ class DrillSession:
 
     def settle_counts(self) -> None:
         """Count while the engines still run, for the summary, even if no check asked for counts."""
-        if not self.has_stage("extract"):
+        if not self.has_stage("extract") or self._closed:  # closed: interrupted, the summary is written
             return
         for stage in (self.mongo_source_counts, self.postgres_source_counts, self.restored_counts):
             try:

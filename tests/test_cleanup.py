@@ -236,12 +236,8 @@ def test_signal_mid_run_exits_130_and_leaves_nothing(big_sample, tmp_path, signu
     assert _summary(tmp_path / "report")["outcome"] == "error"  # an interrupted drill never passes
 
 
-NEEDS_SESSION_PATCH = pytest.mark.xfail(
-    strict=True, reason="needs /work/shared/issue4-interrupt.diff (session.py, restore/mongo.py, cli.py); "
-                        "remove this marker once it is applied")
 
 
-@NEEDS_SESSION_PATCH
 def test_interrupt_stops_the_restores_instead_of_waiting_for_them(big_sample, tmp_path):
     """SIGTERM while the databases load: the MongoDB load is cut short (not run to the end), then cleaned up.
 
@@ -319,7 +315,6 @@ def test_sigkilled_run_leaves_strays_and_the_next_run_removes_them_and_says_so(
         _forget(killed.run_id)
 
 
-@NEEDS_SESSION_PATCH
 def test_run_killed_before_any_engine_leaves_a_temp_dir_the_next_run_removes(big_sample, sample_factory, tmp_path,
                                                                            namespace):
     killed = LiveRun(*LOCAL, big_sample, "--report-dir", tmp_path / "killed", cwd=tmp_path, inside=namespace)

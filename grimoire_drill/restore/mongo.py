@@ -87,7 +87,8 @@ def _index_kwargs(index: IndexSpec) -> dict[str, Any]:
     return kwargs
 
 
-def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable: bool) -> CollectionRestore:
+def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable: bool,
+                    should_stop: Callable[[], bool] = lambda: False) -> CollectionRestore:
     """Stream one collection's documents, then build its indexes (as mongorestore does)."""
     started = time.perf_counter()
     collection = client[target_db][dump.name]
@@ -100,6 +101,10 @@ def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable
     else:
         try:
             for batch in _batches(iter_raw_bson(dump.bson_path), decode):
+                if should_stop():  # the drill was interrupted: a restore thread must not go on for hours
+                    errors.append(f"{namespace}: stopped after {inserted} documents: the drill is stopping")
+                    return CollectionRestore(namespace, f"{target_db}.{dump.name}", inserted, (), tuple(errors),
+                                             time.perf_counter() - started)
                 collection.insert_many(batch, ordered=False)
                 inserted += len(batch)
         except DrillFailure as failure:
@@ -131,8 +136,9 @@ def restore_native(server, layout: dict[str, dict[str, CollectionDump]], *, skip
             for dump in colls.values()]
     work.sort(key=lambda item: -(item[0].bson_path.stat().st_size if item[0].bson_path else 0))
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="mongo-load") as pool:
-        results = list(pool.map(lambda item: load_collection(server.client(), item[0], item[1], raw_capable=raw_capable),
-                                work))
+        should_stop = lambda: getattr(server, "cancelled", False)  # noqa: E731
+        results = list(pool.map(lambda item: load_collection(server.client(), item[0], item[1], raw_capable=raw_capable,
+                                                             should_stop=should_stop), work))
     results.sort(key=lambda r: r.namespace)
     return MongoRestore("native", tuple(results), skipped, (), time.perf_counter() - started,
                         detail={"documents": sum(r.documents for r in results)})
