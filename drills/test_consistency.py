@@ -1,7 +1,5 @@
 """The backup agrees with itself: dump = restored = export counts, and every referenced upload is there."""
 
-from pathlib import Path
-
 import pytest
 
 

@@ -162,7 +162,7 @@ def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_ar
         main_dir = first.decide_report_dir()
         before = DrillRun(config, session=session, round_label="before", record_history=False)
         before.report_dir = main_dir / "before"
-        code = pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[before])
+        pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[before])
         if before.summary is None or before.interrupted:
             return _exit_code(before.summary, before.interrupted)
         _print_verdict(before.summary, before.report_dir)
@@ -180,7 +180,7 @@ def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_ar
             summary["rounds"].append(premigration.round_record("after", summary, session))
             summary["changes"] = premigration.changes(summary["rounds"][0], summary["rounds"][-1])
         after.finish_summary = add_after_round
-        code = pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[after])
+        pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[after])
         if after.summary is None:
             return EXIT_HARNESS
         _print_verdict(after.summary, after.report_dir)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import html
-import os
 import sys
 import time
 from datetime import datetime, timezone

@@ -37,6 +37,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class StartStop:
+    """``with engine:`` starts it and always stops it; a failed start cleans up before raising."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 @dataclass(frozen=True)
 class EngineInfo:
     """What the report says about an engine. Never holds a secret."""

@@ -7,9 +7,6 @@ Credentials stay inside client objects and tool environments; they never reach a
 
 from __future__ import annotations
 
-import glob
-import shutil
-import subprocess
 from pathlib import Path
 
 import psycopg
@@ -20,6 +17,7 @@ from pymongo.uri_parser import parse_uri
 
 from ..errors import HarnessError
 from .base import EngineInfo, ToolProcesses, ToolResult, run_env, tool_env
+from .local_postgres import find_pg_bindir
 
 CONNECT_TIMEOUT_MS = 15_000
 
@@ -29,21 +27,8 @@ def scratch_name(base: str, run_id: str) -> str:
 
 
 def find_client_bindir() -> Path | None:
-    """Where pg_restore and psql are: next to ``pg_config --bindir``, Debian's layout, or PATH."""
-    candidates: list[str] = []
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        if done.returncode == 0:
-            candidates.append(done.stdout.strip())
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    on_path = shutil.which("pg_restore")
-    if on_path:
-        candidates.append(str(Path(on_path).parent))
-    for candidate in candidates:
-        if (Path(candidate) / "pg_restore").exists() and (Path(candidate) / "psql").exists():
-            return Path(candidate)
-    return None
+    """Where pg_restore and psql are: a server install, Debian's layout, or a client-only install on PATH."""
+    return find_pg_bindir("pg_restore", "psql", search_path=True)
 
 
 def _scrubbed(error: BaseException, secret: str | None) -> str:

@@ -17,7 +17,7 @@ import pymongo
 from pymongo.errors import PyMongoError
 
 from ..errors import HarnessError
-from .base import EngineInfo, ToolProcesses, ToolResult, free_port, make_run_dir, run_env, tail, tool_env
+from .base import EngineInfo, StartStop, ToolProcesses, ToolResult, free_port, make_run_dir, run_env, tail, tool_env
 
 READY_TIMEOUT_S = 60.0
 PING_TIMEOUT_MS = 1000
@@ -28,7 +28,7 @@ def find_mongod() -> str | None:
     return shutil.which("mongod")
 
 
-class LocalMongo:
+class LocalMongo(StartStop):
     kind = "local"
 
     def __init__(self, *, run_id: str, temp_root: Path | None = None):
@@ -44,17 +44,6 @@ class LocalMongo:
         self._client: pymongo.MongoClient | None = None
         self._tools = ToolProcesses()
         self.info = EngineInfo(kind=self.kind)
-
-    def __enter__(self) -> "LocalMongo":
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def start(self) -> None:
         self._tools.check("local mongod")

@@ -26,6 +26,7 @@ import psycopg
 
 from ..errors import HarnessError
 from .base import (
+    StartStop,
     EngineInfo,
     ToolProcesses,
     ToolResult,
@@ -45,8 +46,9 @@ EXIT_POLL_S = 0.02
 SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; the socket file name adds ".s.PGSQL.<port>"
 
 
-def find_bindir() -> Path | None:
-    """PostgreSQL server binaries: ``pg_config --bindir`` first, then Debian's layout."""
+def find_pg_bindir(*tools: str, search_path: bool = False) -> Path | None:
+    """The first PostgreSQL bin dir holding every one of ``tools``: ``pg_config --bindir``, then
+    Debian's ``/usr/lib/postgresql/*/bin`` (newest first), then, if asked, wherever PATH has ``tools[0]``."""
     candidates: list[str] = []
     pg_config = shutil.which("pg_config")
     if pg_config:
@@ -54,10 +56,18 @@ def find_bindir() -> Path | None:
         if done.returncode == 0:
             candidates.append(done.stdout.strip())
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    on_path = shutil.which(tools[0]) if search_path else None
+    if on_path:
+        candidates.append(str(Path(on_path).parent))
     for candidate in candidates:
-        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+        if all((Path(candidate) / tool).exists() for tool in tools):
             return Path(candidate)
     return None
+
+
+def find_bindir() -> Path | None:
+    """PostgreSQL server binaries (initdb, pg_ctl) for the local engine."""
+    return find_pg_bindir("initdb", "pg_ctl")
 
 
 def _server_account() -> pwd.struct_passwd | None:
@@ -98,7 +108,7 @@ def _fatal_lines(log: str) -> str:
     return "; ".join(dict.fromkeys(lines[-2:]))  # the same line from two attempts, once
 
 
-class LocalPostgres:
+class LocalPostgres(StartStop):
     """``with LocalPostgres(...) as pg:`` gives a started cluster; leaving the block removes it."""
 
     kind = "local"
@@ -120,18 +130,6 @@ class LocalPostgres:
         self.port = 0
         self._tools = ToolProcesses()
         self.info = EngineInfo(kind=self.kind)
-
-    # -- lifecycle -----------------------------------------------------------------------
-    def __enter__(self) -> "LocalPostgres":
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def socket_dir(self) -> Path:
