@@ -42,6 +42,30 @@ def test_clean_backup_passes_with_the_right_counts(sample_factory, run_cli, tmp_
     for name in ("report.html", "junit.xml", "summary.json", "drill.prom", "MANIFEST.sha256"):
         assert (report / name).is_file(), name
     assert "SIMULATED" in (report / "report.html").read_text()
+    _outputs_are_what_they_claim(report, summary)
+
+
+def _outputs_are_what_they_claim(report: Path, summary: dict) -> None:
+    """The real outputs of a run: schema-valid summary, parseable Prometheus file, intact manifest, JUnit."""
+    import subprocess
+    import xml.etree.ElementTree as ET
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from grimoire_drill.report.schema import validate_summary
+
+    validate_summary(summary)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families((report / "drill.prom").read_text())
+               for s in family.samples}
+    assert samples[("grimoire_drill_success", ())] == (1.0 if summary["outcome"] == "passed" else 0.0)
+    assert samples[("grimoire_drill_checks", (("status", "passed"),))] == summary["totals"]["passed"]
+    assert abs(samples[("grimoire_drill_backup_age_seconds", ())] - summary["archive"]["age_hours"] * 3600) < 5
+    assert ("grimoire_drill_phase_seconds", (("phase", "restore_postgresql"),)) in samples
+    done = subprocess.run(["sha256sum", "-c", "--strict", "MANIFEST.sha256"], cwd=report, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    cases = ET.parse(report / "junit.xml").getroot().iter("testcase")
+    assert sum(1 for _ in cases) == len(summary["checks"])
 
 
 @pytest.mark.parametrize("defect, named", [
