@@ -50,7 +50,7 @@ def test_recipe_images_present(drill, expectations, evidence):
         target = (uploads / relative).resolve()
         if uploads.resolve() not in target.parents or not target.is_file():
             missing.append(doc["image_url"])
-    files = sum(1 for p in uploads.rglob("*") if p.is_file()) if uploads.is_dir() else 0
+    files = drill.restored_counts()["uploads_files"]
     evidence.data.update(referenced=referenced, missing=missing[:20], upload_files=files)
     assert not missing, f"uploads/: {len(missing)} recipe image(s) referenced but absent, first {missing[0]}"
     evidence.message = f"{referenced} recipe image_url(s), all present in uploads/ ({files} files)"

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from . import archive
 from .dump import count_bson, count_export, pg_dump_format, scan_mongodump
-from .engines.local_postgres import find_bindir
+from .engines.local_postgres import find_client_bindir
 from .errors import DrillFailure
 
 
 def pg_table_of_contents(dump: Path) -> list[str]:
     """TABLE / TABLE DATA / EXTENSION / INDEX lines of ``pg_restore -l`` (custom dumps only)."""
-    bindir = find_bindir()
+    bindir = find_client_bindir()
     if bindir is None:
         return ["(pg_restore not available on this machine)"]
     done = subprocess.run([str(bindir / "pg_restore"), "-l", str(dump)], capture_output=True, text=True, check=False)

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import IO, Iterable
 
-from .engines.local_postgres import find_bindir
+from .engines.local_postgres import find_client_bindir
 
 COPY_START = re.compile(r'^COPY (?:"?(\w+)"?\.)?"?(\w+)"? .*FROM stdin;$')
 
@@ -40,7 +40,7 @@ def source_row_counts(dump: Path) -> dict[str, int] | None:
     if dump.suffix == ".sql":
         with open(dump, encoding="utf-8", errors="replace") as handle:
             return count_copy_rows(handle)
-    bindir = find_bindir()
+    bindir = find_client_bindir()
     if bindir is None:
         return None
     with subprocess.Popen([str(bindir / "pg_restore"), "--data-only", "-f", "-", str(dump)],

@@ -17,18 +17,13 @@ from pymongo.uri_parser import parse_uri
 
 from ..errors import HarnessError
 from .base import EngineInfo, ToolProcesses, ToolResult, run_env, tool_env
-from .local_postgres import find_pg_bindir
+from .local_postgres import find_client_bindir
 
 CONNECT_TIMEOUT_MS = 15_000
 
 
 def scratch_name(base: str, run_id: str) -> str:
     return f"{base}_drill_{run_id}"
-
-
-def find_client_bindir() -> Path | None:
-    """Where pg_restore and psql are: a server install, Debian's layout, or a client-only install on PATH."""
-    return find_pg_bindir("pg_restore", "psql", search_path=True)
 
 
 def _scrubbed(error: BaseException, secret: str | None) -> str:

@@ -70,6 +70,11 @@ def find_bindir() -> Path | None:
     return find_pg_bindir("initdb", "pg_ctl")
 
 
+def find_client_bindir() -> Path | None:
+    """Where pg_restore and psql are: a server install, Debian's layout, or a client-only install on PATH."""
+    return find_pg_bindir("pg_restore", "psql", search_path=True)
+
+
 def _server_account() -> pwd.struct_passwd | None:
     """The OS account the server runs as: ``postgres`` when we are root, else ourselves."""
     if os.geteuid() != 0:

@@ -88,8 +88,9 @@ def choose_postgres(config: DrillConfig) -> Choice:
     ready, why = _docker_ready(config.postgres_image)
     if ready:
         return Choice("postgresql", "docker", f"Docker answers and {config.postgres_image} is available")
-    if find_bindir():
-        return Choice("postgresql", "local", f"PostgreSQL binaries in {find_bindir()}; docker: {why}")
+    bindir = find_bindir()
+    if bindir is not None:
+        return Choice("postgresql", "local", f"PostgreSQL binaries in {bindir}; docker: {why}")
     raise HarnessError(f"no PostgreSQL engine available (docker: {why}; no initdb/pg_ctl found)",
                        fix="start Docker, install postgresql-15, or pass --postgres-dsn")
 
