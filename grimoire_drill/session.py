@@ -7,6 +7,7 @@ check that could not run is reported as not run, never as passed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -23,11 +24,12 @@ from psycopg import sql
 
 from . import archive
 from .config import DrillConfig
-from .dump import CollectionDump, count_bson, count_export, scan_mongodump
+from .dump import CollectionDump, count_bson, scan_mongodump
 from .engines.base import OWNER_FILE, owner_tag
 from .engines.selection import Choice, build_mongo, build_postgres, choose_mongo, choose_postgres
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
 from .expectations import Expectations
+from .export_counts import ExportCounts
 from .pg_source import source_row_counts
 from .restore.mongo import MongoRestore, restore_mongo
 from .restore.postgres import PostgresRestore, pick_dump, restore_postgres
@@ -102,6 +104,7 @@ class DrillSession:
         self._engines_lock = threading.Lock()     # close() (main thread) against a start (restore thread)
         self._closed = False
         self._temp: Path | None = None
+        self._export_counts: ExportCounts | None = None
         self.mongo = DatabaseState()
         self.postgres = DatabaseState()
         self._prepared = False
@@ -168,6 +171,8 @@ class DrillSession:
         with self._engines_lock:
             self._closed = True
             engines, self._engines = self._engines[::-1], []
+        if self._export_counts is not None:
+            self._export_counts.close()
         try:
             with ExitStack() as stack:
                 for engine in engines:
@@ -183,6 +188,8 @@ class DrillSession:
             engine = state.engine if state.engine is not None else state.starting
             if engine is not None:
                 engine.cancel()
+        if self._export_counts is not None:
+            self._export_counts.close()
 
     # -- stages ----------------------------------------------------------------------------
     def located(self) -> archive.BackupRef:
@@ -218,6 +225,36 @@ class DrillSession:
             return scan_mongodump(root)
         return self._stage("mongo_layout", scan)
 
+    def export_counts(self) -> ExportCounts:
+        """The JSON exports' object counts, started once (in the background when they are big)."""
+        with self._lock:
+            if self._export_counts is None:
+                root = self.extracted().root
+                self._export_counts = ExportCounts([root / name for name, _ in self.expectations.exports],
+                                                   self.run_id).start()
+            return self._export_counts
+
+    def upload_files(self) -> frozenset[str]:
+        """Regular files under uploads/, as paths relative to it: one walk serves the count and every lookup."""
+        def walk() -> frozenset[str]:
+            uploads = self.extracted().root / "uploads"
+            found: set[str] = set()
+            pending = [("", str(uploads))] if uploads.is_dir() else []
+            top = os.path.realpath(uploads) + os.sep
+            while pending:
+                relative, folder = pending.pop()
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        name = f"{relative}{entry.name}"
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append((name + "/", entry.path))
+                        elif entry.is_file(follow_symlinks=False):
+                            found.add(name)
+                        elif entry.is_file() and os.path.realpath(entry.path).startswith(top):
+                            found.add(name)  # a link to another upload is that upload
+            return frozenset(found)
+        return self._stage("upload_files", walk)
+
     def postgres_dump(self) -> Path:
         return self._stage("postgres_dump", lambda: pick_dump(self.extracted().root / "postgresql"))
 
@@ -232,6 +269,7 @@ class DrillSession:
             except GrimoireDrillError as failure:
                 self.mongo.restore.error = self.postgres.restore.error = failure
                 return
+            self.export_counts()  # counted by a child process while the restores run
             pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare")
             try:
                 _wait_noticing_signals([pool.submit(self._prepare_mongo), pool.submit(self._prepare_postgres)])
@@ -362,17 +400,30 @@ class DrillSession:
             root = self.extracted().root
             counts: dict[str, dict[str, int | None]] = {}
             exports = {collection: name for name, collection in self.expectations.exports}
+            loaded = self._counted_by_loader()
             for db, colls in sorted(self.mongo_layout().items()):
                 if db in self.expectations.skip_databases:
                     continue
                 for name, dump in sorted(colls.items()):
-                    entry: dict[str, int | None] = {"dump": count_bson(dump.bson_path) if dump.bson_path else None}
+                    namespace = f"{db}.{name}"
+                    entry: dict[str, int | None] = {"dump": None}
+                    if namespace in loaded:
+                        entry["dump"] = loaded[namespace]
+                    elif dump.bson_path is not None:
+                        entry["dump"] = count_bson(dump.bson_path)
                     if db == self.expectations.mongo_database and name in exports:
                         export = root / exports[name]
-                        entry["export"] = count_export(export) if export.is_file() else None
-                    counts[f"{db}.{name}"] = entry
+                        entry["export"] = self.export_counts().count(export) if export.is_file() else None
+                    counts[namespace] = entry
             return counts
         return self._stage("source_counts_mongodb", mongo)
+
+    def _counted_by_loader(self) -> dict[str, int]:
+        """Documents the native loader read whole from each dump file: the same count, without a second read."""
+        restore = self.mongo.restore
+        if self.prepared_at is None or restore.error is not None or restore.value is None:
+            return {}
+        return {c.namespace: c.source_documents for c in restore.value.collections if c.source_documents is not None}
 
     def postgres_source_counts(self) -> dict[str, int] | None:
         """Rows per table in the restored dump's COPY blocks (None: unreadable without a server)."""
@@ -409,7 +460,7 @@ class DrillSession:
             if self.mongo.restore.error is None and self.mongo.restore.value is not None:
                 for coll in self.mongo.restore.value.collections:
                     db_name, _, name = coll.target.partition(".")
-                    counts["mongodb"][coll.namespace] = self.mongo.engine.client()[db_name][name].count_documents({})
+                    counts["mongodb"][coll.namespace] = self.mongo.engine.document_count(db_name, name)
             if self.postgres.restore.error is None and self.postgres.restore.value is not None:
                 with self.postgres_connect() as conn:
                     tables = [row[0] for row in conn.execute(
@@ -417,8 +468,7 @@ class DrillSession:
                     for table in tables:
                         counts["postgresql"][table] = conn.execute(
                             sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
-            uploads = self.extracted().root / "uploads"
-            counts["uploads_files"] = sum(1 for p in uploads.rglob("*") if p.is_file()) if uploads.is_dir() else 0
+            counts["uploads_files"] = len(self.upload_files())
             return counts
         self.prepare()
         return self._stage("restored_counts", count)

@@ -718,6 +718,10 @@ class DockerMongo(_DockerEngine):
     def database_name(self, base: str) -> str:
         return base
 
+    def document_count(self, database: str, collection: str) -> int:
+        """Documents the server holds in ``database.collection``, counted by the server."""
+        return self.client()[database][collection].count_documents({})
+
     def drop_database(self, name: str) -> None:
         self.client().drop_database(name)
 

@@ -113,6 +113,10 @@ class ExternalMongo:
         options = query.partition("?")[2]
         return f"{head}://{hostpart}/{dbname}" + (f"?{options}" if options else "")
 
+    def document_count(self, database: str, collection: str) -> int:
+        """Documents the server holds in ``database.collection``, counted by the server."""
+        return self.client()[database][collection].count_documents({})
+
     def drop_database(self, name: str) -> None:
         if name in self._created:
             self.client().drop_database(name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 import mongomock
+from mongomock.store import ServerStore
 
 from ..errors import HarnessError
 from .base import EngineInfo, ToolResult
@@ -20,11 +21,13 @@ class SimulatedMongo:
     def __init__(self, *, run_id: str):
         self.run_id = run_id
         self._client: mongomock.MongoClient | None = None
+        self._store: ServerStore | None = None
         self._cancelled = threading.Event()
         self.info = EngineInfo(kind=self.kind, simulated=True)
 
     def __enter__(self) -> "SimulatedMongo":
-        self._client = mongomock.MongoClient()
+        self._store = ServerStore()  # kept: counting a collection is then len(), not a scan
+        self._client = mongomock.MongoClient(_store=self._store)
         self.info = EngineInfo(
             kind=self.kind, version=f"mongomock {mongomock.__version__} (emulates MongoDB {mongomock.SERVER_VERSION})",
             simulated=True, note="in-process store, not a MongoDB server: SIMULATED, not audit evidence",
@@ -33,6 +36,7 @@ class SimulatedMongo:
 
     def __exit__(self, *exc) -> None:
         self._client = None
+        self._store = None
 
     def cancel(self) -> None:
         """Nothing runs outside this process: the native loader stops when it sees ``cancelled``."""
@@ -53,6 +57,12 @@ class SimulatedMongo:
 
     def database_name(self, base: str) -> str:
         return base
+
+    def document_count(self, database: str, collection: str) -> int:
+        """Documents stored in ``database.collection``: mongomock's count_documents scans and copies all of them."""
+        if self._store is None:
+            raise HarnessError("the simulated MongoDB is not running", fix="use the engine inside its `with` block")
+        return len(self._store[database][collection])
 
     def drop_database(self, name: str) -> None:
         if self._client is not None:

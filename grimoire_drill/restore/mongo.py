@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import bson
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import PyMongoError
 
-from ..dump import CollectionDump, IndexSpec, iter_raw_bson
+from ..dump import CollectionDump, IndexSpec, iter_bson_batches
 from ..errors import DrillFailure
 
 BATCH_DOCS = 1000
@@ -34,6 +33,10 @@ class CollectionRestore:
     indexes_built: tuple[str, ...]
     errors: tuple[str, ...]
     seconds: float
+    # Whole, valid documents the loader read from the dump file, when it read all of it: the
+    # source count without decoding the dump a second time. None: not known (mongorestore, or
+    # the load stopped early).
+    source_documents: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,27 +61,6 @@ class MongoRestore:
         return list(self.errors) + [e for c in self.collections for e in c.errors]
 
 
-def _batches(raw_docs: Iterable[bytes], decode: Callable[[bytes], Any]) -> Iterable[list]:
-    batch: list = []
-    size = 0
-    for raw in raw_docs:
-        batch.append(decode(raw))
-        size += len(raw)
-        if len(batch) >= BATCH_DOCS or size >= BATCH_BYTES:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
-EMULATOR_CODEC = bson.CodecOptions(datetime_conversion=bson.DatetimeConversion.DATETIME_AUTO)
-
-
-def _decode_for_emulator(raw: bytes) -> dict:
-    """Full decode for the in-process store; dates outside Python's range stay BSON dates."""
-    return bson.decode(raw, codec_options=EMULATOR_CODEC)
-
-
 def _index_kwargs(index: IndexSpec) -> dict[str, Any]:
     kwargs = {k: v for k, v in index.options.items() if k not in {"v", "key", "name", "ns", "background"}}
     kwargs["name"] = index.name
@@ -89,24 +71,34 @@ def _index_kwargs(index: IndexSpec) -> dict[str, Any]:
 
 def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable: bool,
                     should_stop: Callable[[], bool] = lambda: False) -> CollectionRestore:
-    """Stream one collection's documents, then build its indexes (as mongorestore does)."""
+    """Stream one collection's documents, then build its indexes (as mongorestore does).
+
+    A real server takes each document's raw bytes (no re-encoding); the in-process store takes
+    the documents the validating read already decoded (dates outside Python's range stay BSON
+    dates), so each document is decoded once.
+    """
     started = time.perf_counter()
     collection = client[target_db][dump.name]
-    decode = RawBSONDocument if raw_capable else _decode_for_emulator
     errors: list[str] = []
     inserted = 0
+    source_documents: int | None = None
     namespace = f"{dump.database}.{dump.name}"
     if dump.bson_path is None:
         errors.append(f"{namespace}: metadata without a .bson data file")
     else:
         try:
-            for batch in _batches(iter_raw_bson(dump.bson_path), decode):
+            read = 0
+            for batch in iter_bson_batches(dump.bson_path, raw=raw_capable, max_docs=BATCH_DOCS,
+                                           max_bytes=BATCH_BYTES):
                 if should_stop():  # the drill was interrupted: a restore thread must not go on for hours
                     errors.append(f"{namespace}: stopped after {inserted} documents: the drill is stopping")
                     return CollectionRestore(namespace, f"{target_db}.{dump.name}", inserted, (), tuple(errors),
                                              time.perf_counter() - started)
-                collection.insert_many(batch, ordered=False)
-                inserted += len(batch)
+                read += len(batch.documents)
+                documents = [RawBSONDocument(raw) for raw in batch.raw] if batch.raw is not None else batch.documents
+                collection.insert_many(documents, ordered=False)
+                inserted += len(documents)
+            source_documents = read
         except DrillFailure as failure:
             errors.append(failure.line())
         except PyMongoError as exc:
@@ -124,7 +116,7 @@ def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable
             detail = str(exc).splitlines()[0][:300]
             errors.append(f"{namespace}: index {index.name} could not be built: {detail}")
     return CollectionRestore(namespace, f"{target_db}.{dump.name}", inserted, tuple(built), tuple(errors),
-                             time.perf_counter() - started)
+                             time.perf_counter() - started, source_documents)
 
 
 def restore_native(server, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str], jobs: int,
