@@ -7,6 +7,7 @@ from one shared SampleWriter (one PostgreSQL cluster), and a test proves the def
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 import struct
@@ -160,6 +161,9 @@ def test_bson_decodes_and_matches_the_json_export(clean_tree, collection):
     assert all("_id" not in item and "id" not in item for item in export)
     assert [doc.get("created_at").strftime("%Y-%m-%d %H:%M:%S") for doc in docs] == \
            [item["created_at"][:19] for item in export]
+    as_exported = getattr(sample_data, f"{collection.removesuffix('s')}_export")
+    assert (clean_tree / f"{collection}_export.json").read_text(encoding="utf-8") == \
+           json.dumps([as_exported(doc) for doc in docs], indent=2, ensure_ascii=False, default=str)
 
 
 def test_documents_have_the_beanie_model_shapes(clean_tree):
@@ -233,6 +237,35 @@ def test_every_recipe_image_exists_and_decodes(clean_tree):
             image.verify()
     others = [p for p in (clean_tree / "uploads").rglob("*") if p.is_file() and "recipes" not in p.parts]
     assert others, "uploads no recipe references (AI extraction, wines) are part of a real backup"
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "png"])
+def test_uploads_sharing_a_pooled_picture_differ_and_both_decode(fmt):
+    pool = sample_data.PhotoPool(0, size=1)          # one picture: every upload shows it
+    first, second = pool.photo("recipe", 0, fmt), pool.photo("recipe", 1, fmt)
+    assert first != second
+    pixels = []
+    for payload in (first, second):
+        if fmt == "png":
+            assert _png_chunks_valid(payload)
+        else:
+            assert payload[:3] == b"\xff\xd8\xff" and payload[-2:] == b"\xff\xd9"
+        assert 15 * 1024 <= len(payload) <= 60 * 1024     # grain keeps them photo-sized
+        with Image.open(io.BytesIO(payload)) as image:
+            image.load()
+            pixels.append(image.tobytes())
+    assert pixels[0] == pixels[1]                    # same picture, only the comment differs
+
+
+def test_upload_bytes_are_a_function_of_seed_kind_and_index():
+    pool = sample_data.PhotoPool(3)
+    asked = [(kind, index, fmt) for kind in ("recipe", "other") for index in range(70) for fmt in ("jpg", "png")]
+    made = {key: pool.photo(*key) for key in asked}
+    again = sample_data.PhotoPool(3)
+    assert all(again.photo(*key) == made[key] for key in reversed(asked))
+    assert len(set(made.values())) == len(asked)
+    assert sample_data.photo_bytes(3, "other", 5, "png") == made[("other", 5, "png")]
+    assert sample_data.photo_bytes(4, "recipe", 0, "jpg") != made[("recipe", 0, "jpg")]
 
 
 # --- options ---------------------------------------------------------------------------------------------
