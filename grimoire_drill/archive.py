@@ -2,9 +2,10 @@
 
 Why one pass: archives run to many gigabytes, and reading one three times (hash, ``tar -tzf``,
 extract) triples the drill's I/O. So the file is read once: every byte goes through a SHA-256
-hasher, then (for ``.gpg``) through ``gpg --decrypt``, then through :mod:`gzip` (which checks
-the CRC and length trailer that tarfile's own ``r|gz`` reader skips), then through
-:mod:`tarfile`. Each member is judged *before* it is written.
+hasher, then (for ``.gpg``) through ``gpg --decrypt``, then through zlib (checking each gzip
+member's CRC and length trailer, which tarfile's own ``r|gz`` reader skips), then through
+:mod:`tarfile`. Reading, hashing and inflating run on a thread of their own, beside the file
+writes, as gzip runs beside ``tar -xzf``. Each member is judged *before* it is written.
 
 Why so suspicious: a restore drill unpacks files it did not make, as root, on CI machines.
 An archive must not be able to write outside the destination, plant device files or links
@@ -17,10 +18,10 @@ sizes), because the Python this runs on may predate later tarfile fixes.
 from __future__ import annotations
 
 import errno
-import gzip
 import hashlib
 import os
 import posixpath
+import queue
 import re
 import shutil
 import stat
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -354,48 +355,214 @@ class _HashingReader:
         self._file.close()
 
 
-class _TarFeed:
-    """Decompressed bytes on their way to tarfile; remembers the recent ones.
+_END = object()  # the inflater's "no more data" item
 
-    tarfile's stream reader ends quietly at a missing, truncated or invalid header after the
-    first member, so a tar cut at a member boundary looks complete. Keeping the last few
-    records (tarfile reads 10 KiB at a time) lets us check that the end-of-archive marker
-    really is there.
+
+def _gunzip(read: Callable[[int], bytes]) -> Iterator[bytes]:
+    """The inflated bytes of a gzip stream, at most CHUNK at a time, judged as :mod:`gzip` judges them.
+
+    Several members in a row are one stream, zero padding after a member is skipped, and zlib
+    checks each member's CRC and length trailer; a stream that stops inside a member raises
+    EOFError, anything else that is not gzip raises zlib.error.
+    """
+    inflater = None  # the current member's decompressor; None between members
+    started = False
+    while data := read(CHUNK):
+        while data:
+            if inflater is None:
+                if started:
+                    data = data.lstrip(b"\0")
+                    if not data:
+                        break
+                inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+                started = True
+            while True:
+                out = inflater.decompress(data, CHUNK)
+                if out:
+                    yield out
+                data = inflater.unconsumed_tail
+                # A full CHUNK out with no input left may mean zlib still holds output back.
+                if inflater.eof or (not data and len(out) < CHUNK):
+                    break
+            if inflater.eof:
+                data = inflater.unused_data
+                inflater = None
+    if inflater is not None:
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+
+
+class _Inflater:
+    """Reads and inflates the archive on a thread of its own, a few chunks ahead of tarfile.
+
+    Why: hashing and inflating cost as much as creating the files, and zlib, hashlib and file
+    reads let go of the GIL on big buffers, so they overlap with the main thread's writes (as
+    gzip runs in its own process beside ``tar -xzf``). The queue is bounded, so memory stays
+    flat; an error on the thread is handed over as it is and raised where tarfile reads.
+    """
+
+    AHEAD_CHUNKS = 8
+
+    def __init__(self, read: Callable[[int], bytes]):
+        self._read = read
+        self._queue: queue.Queue = queue.Queue(maxsize=self.AHEAD_CHUNKS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gunzip", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for chunk in _gunzip(self._read):
+                self._queue.put(chunk)
+                if self._stop.is_set():
+                    return
+            self._queue.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - raised again by get()
+            self._queue.put(exc)
+
+    def get(self) -> bytes | None:
+        """The next inflated chunk, None at the end of the stream; raises what the thread raised."""
+        item = self._queue.get()
+        if item is _END:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        """Ask the thread to end; makes room so it is not left waiting on a full queue."""
+        self._stop.set()
+        self._empty()
+
+    def close(self) -> None:
+        """Stop the thread and wait for it (for gpg, end gpg first: the thread may be reading it)."""
+        self.stop()
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.05)
+            self._empty()
+
+    def _empty(self) -> None:
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+
+class _TarFeed:
+    """The inflated tar stream as the forward-only file tarfile reads; remembers the recent bytes.
+
+    tarfile reads the stream at its own pace (headers, then each member's data, which
+    :meth:`copy_to` writes straight from the inflated chunks). Seeking ahead skips; seeking
+    back works only within the bytes kept.
+
+    tarfile ends quietly at a missing, truncated or invalid header after the first member, so
+    a tar cut at a member boundary looks complete. Keeping the last KEEP bytes lets us check
+    that the end-of-archive marker really is there.
     """
 
     KEEP = 64 * 1024
 
-    def __init__(self, stream, on_read: Callable[[], None]):
-        self._stream = stream
+    def __init__(self, inflater: _Inflater, on_read: Callable[[], None]):
+        self._inflater = inflater
         self._on_read = on_read
-        self._chunks: list[tuple[int, bytes]] = []
-        self._kept = 0
+        self._chunks: list[tuple[int, bytes]] = []  # (offset in the stream, bytes), in order
+        self._end = 0  # stream offset just past the last chunk received
+        self._finished = False
         self.position = 0
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        if data:
-            self._chunks.append((self.position, data))
-            self._kept += len(data)
-            self.position += len(data)
-            while len(self._chunks) > 1 and self._kept - len(self._chunks[0][1]) >= self.KEEP:
-                self._kept -= len(self._chunks.pop(0)[1])
-        self._on_read()
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence != os.SEEK_SET:
+            raise _Corrupt("the tar stream can only be read forwards")
+        self._receive(offset, keep_from=offset - self.KEEP)
+        if offset < self._kept_from():
+            raise _Corrupt(f"lost track of the tar stream at byte {offset}")  # KEEP too small
+        self.position = offset
+        return offset
+
+    def read(self, size: int | None = -1) -> bytes:
+        until = None if size is None or size < 0 else self.position + size
+        self._receive(until, keep_from=self.position - self.KEEP)
+        data = self._slice(self.position, self._end if size is None or size < 0 else size)
+        self.position += len(data)
         return data
+
+    def copy_to(self, write: Callable[[memoryview], object], size: int) -> None:
+        """Write the next ``size`` bytes with ``write``, chunk by chunk, without joining them."""
+        end = self.position + size
+        while self.position < end:
+            self._receive(self.position + 1, keep_from=self.position - self.KEEP)
+            start, chunk = self._chunks[-1] if self._chunks else (self._end, b"")
+            if self.position >= self._end:
+                raise tarfile.ReadError("unexpected end of data")
+            if self.position < start:  # the position is in an older kept chunk
+                start, chunk = next((s, c) for s, c in self._chunks if s + len(c) > self.position)
+            piece = memoryview(chunk)[self.position - start: min(end, start + len(chunk)) - start]
+            write(piece)
+            self.position += len(piece)
 
     def bytes_at(self, offset: int, length: int) -> bytes:
         """The decompressed bytes at [offset, offset+length), reading on if needed; short at end of data."""
-        while self.position < offset + length and self.read(offset + length - self.position):
-            pass
-        if not self._chunks or offset < self._chunks[0][0]:
+        self._receive(offset + length, keep_from=min(offset, self.position) - self.KEEP)
+        if offset < self._kept_from():
             raise _Corrupt(f"lost track of the tar stream at byte {offset}")  # KEEP too small
-        start = self._chunks[0][0]
-        kept = b"".join(chunk for _pos, chunk in self._chunks)
-        return kept[offset - start: offset - start + length]
+        return self._slice(offset, length)
 
     def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
+        self.position = self._end
+        while not self._finished:
+            self._receive(self._end + 1, keep_from=self._end - self.KEEP)
+            self.position = self._end
+
+    def _kept_from(self) -> int:
+        return self._chunks[0][0] if self._chunks else self._end
+
+    def _receive(self, until: int | None, keep_from: int) -> None:
+        """Take chunks until the stream reaches ``until`` (None: its end), keeping bytes from ``keep_from``."""
+        while not self._finished and (until is None or self._end < until):
+            chunk = self._inflater.get()
+            if chunk is None:
+                self._finished = True
+                break
+            self._chunks.append((self._end, chunk))
+            self._end += len(chunk)
+            # Forget what lies wholly before keep_from, always keeping the newest chunk.
+            while len(self._chunks) > 1 and self._chunks[1][0] <= keep_from:
+                self._chunks.pop(0)
+            self._on_read()
+
+    def _slice(self, offset: int, length: int) -> bytes:
+        pieces = []
+        end = min(offset + length, self._end)
+        for start, chunk in self._chunks:
+            if start + len(chunk) <= offset:
+                continue
+            if start >= end:
+                break
+            pieces.append(chunk[max(offset - start, 0): end - start])
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+class _Unpacker(tarfile.TarFile):
+    """tarfile reading a :class:`_TarFeed`, minus what a drill does not need.
+
+    Ownership is not restored (data_filter has cleared it anyway, so chown would change
+    nothing), and file data goes from the inflated chunks straight to the file.
+    Modes and mtimes are still set, as ``tar -xzf`` sets them.
+    """
+
+    def chown(self, tarinfo, targetpath, numeric_owner):
+        pass
+
+    def makefile(self, tarinfo, targetpath):
+        if tarinfo.sparse is not None:
+            super().makefile(tarinfo, targetpath)
+            return
+        self.fileobj.seek(tarinfo.offset_data)
+        with open(targetpath, "wb") as target:
+            self.fileobj.copy_to(target.write, tarinfo.size)
 
 
 class _GpgDecryption:
@@ -501,7 +668,7 @@ class _Corrupt(Exception):
     """The decompressed stream is not a complete tar archive."""
 
 
-DATA_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, _Corrupt)
+DATA_ERRORS = (tarfile.TarError, EOFError, zlib.error, _Corrupt)
 # Write errors that are about this machine, not about the archive.
 HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
 
@@ -526,23 +693,25 @@ def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits:
                            fix=FIX_PERMISSION if denied else FIX_RECOPY) from exc
     ticker = _Ticker(progress, ref.size_bytes)
     gpg: _GpgDecryption | None = None
+    inflater: _Inflater | None = None
     try:
         if ref.kind == "tar.gz.gpg":
             assert passphrase is not None
             gpg = _GpgDecryption(source, passphrase, ref.path, dest)
-            compressed = gpg.stdout
+            inflater = _Inflater(gpg.stdout.read)  # gpg's feeder thread does the hashing
         else:
-            compressed = source
-        feed = _TarFeed(gzip.GzipFile(fileobj=compressed, mode="rb"),
-                        lambda: ticker.tick(source.bytes_read))
+            inflater = _Inflater(source.read)
+        feed = _TarFeed(inflater, lambda: ticker.tick(source.bytes_read))
         try:
             members, written = _unpack(feed, ref, dest, limits)
             feed.drain()
+            inflater.close()
             if gpg is not None:
                 gpg.finish(drain_limit=0)
             source.drain()
         except DATA_ERRORS as exc:
             if gpg is not None:
+                inflater.close()  # it reads gpg's output, which finish() drains
                 gpg.finish(drain_limit=limits.max_total_bytes)
             raise DrillFailure(f"archive is truncated or corrupt at byte {source.bytes_read} "
                                f"({_describe(exc)})", where=str(ref.path), fix=FIX_RECOPY) from exc
@@ -555,8 +724,12 @@ def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits:
             raise HarnessError(f"cannot write the extracted files: {exc}", where=str(dest),
                                fix="extract into a writable temporary folder") from exc
     finally:
+        if inflater is not None:
+            inflater.stop()
         if gpg is not None:
-            gpg.close()
+            gpg.close()  # ends gpg, so a read of its output on the inflater's thread returns
+        if inflater is not None:
+            inflater.close()
         source.close()
     if not root.is_dir():
         raise DrillFailure(f"the archive holds no {ref.name}/ folder", where=str(ref.path),
@@ -574,7 +747,7 @@ def _describe(exc: BaseException) -> str:
 def _unpack(feed: _TarFeed, ref: BackupRef, dest: Path, limits: Limits) -> tuple[int, int]:
     """Judge and write each member in stream order; then insist on the end-of-archive marker."""
     guard = _MemberGuard(ref, limits)
-    tar = tarfile.open(fileobj=feed, mode="r|")
+    tar = _Unpacker(fileobj=feed, mode="r")
     for member in tar:
         checked = guard.admit(member)
         if checked is None:
@@ -585,8 +758,6 @@ def _unpack(feed: _TarFeed, ref: BackupRef, dest: Path, limits: Limits) -> tuple
             raise guard.unsafe(member, str(exc)) from exc
         try:
             tar.extract(filtered, str(dest), filter="fully_trusted")  # data_filter already ran just above
-        except gzip.BadGzipFile:
-            raise
         except OSError as exc:
             if exc.errno in HOST_ERRNOS:
                 raise
@@ -661,6 +832,8 @@ class _MemberGuard:
         self._seen[path] = kind
         if kind == "link":
             self._symlinks.append(path)
+        if all(getattr(member, key) == value for key, value in changes.items()):
+            return member  # already normal, as tar writes it: no copy per member
         return member.replace(**changes, deep=False)
 
     def _check_size(self, member: tarfile.TarInfo) -> None:

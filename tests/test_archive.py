@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -394,6 +395,85 @@ def test_trailing_garbage_fails(workspace):
         handle.write(b"this is not gzip")
     with pytest.raises(DrillFailure, match="truncated or corrupt"):
         extract(locate(archive), workspace["dest"])
+
+
+def test_several_gzip_members_and_zero_padding_read_as_one_stream(workspace):
+    """What gzip (and so ``tar -xzf``) accepts: concatenated members, zero padding after them."""
+    members = [*good_members(), file_member(f"{NAME}/big.bin", os.urandom(3 * 1024 * 1024 + 123))]
+    data = tar_bytes(members)
+    archive = workspace["backups"] / f"{NAME}.tar.gz"
+    archive.write_bytes(gzip.compress(data[:700_000]) + b"\0" * 4096 + gzip.compress(data[700_000:])
+                        + b"\0" * 10_000)
+
+    result = extract(locate(archive), workspace["dest"])
+
+    for info, content in members:
+        if content is not None:
+            assert (workspace["dest"] / info.name).read_bytes() == content
+    assert result.sha256 == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert result.size_bytes == archive.stat().st_size
+
+
+@pytest.mark.parametrize("offset", [-8, -4], ids=["crc", "length"])
+def test_a_wrong_gzip_trailer_fails(offset, workspace):
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    data = bytearray(archive.read_bytes())
+    data[offset] ^= 0x01
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DrillFailure, match=r"archive is truncated or corrupt at byte \d+"):
+        extract(locate(archive), workspace["dest"])
+
+
+def test_garbage_after_zero_padding_fails(workspace):
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    with archive.open("ab") as handle:
+        handle.write(b"\0" * 100 + b"junk")
+    with pytest.raises(DrillFailure, match="truncated or corrupt"):
+        extract(locate(archive), workspace["dest"])
+
+
+def test_files_larger_than_the_read_chunks_come_out_whole(workspace):
+    big = os.urandom(5 * 1024 * 1024 + 7)
+    members = [*good_members(), file_member(f"{NAME}/postgresql/database.backup", big),
+               file_member(f"{NAME}/after.txt", b"after the big one")]
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", members)
+    calls: list[tuple[int, int]] = []
+
+    result = extract(locate(archive), workspace["dest"], progress=lambda done, total: calls.append((done, total)))
+
+    assert (result.root / "postgresql" / "database.backup").read_bytes() == big
+    assert (result.root / "after.txt").read_bytes() == b"after the big one"
+    assert [done for done, _total in calls] == sorted(done for done, _total in calls)
+    assert calls[0][0] > 0 and calls[-1][0] == archive.stat().st_size
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def _reader_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name in ("gunzip", "gpg-feed")]
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "gpg"])
+def test_an_early_failure_stops_the_reader_and_closes_the_archive(encrypted, workspace, request):
+    """An unsafe member near the start, then far more data than the reader may run ahead."""
+    members = [dir_member(NAME), file_member(f"{NAME}/../escape.txt", b"evil"),
+               file_member(f"{NAME}/zeros.bin", bytes(64 * 1024 * 1024))]
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", members)
+    passphrase = None
+    if encrypted:
+        archive = request.getfixturevalue("encrypt")(archive, PASSPHRASE)
+        passphrase = PASSPHRASE
+    fds_before = _open_fds()
+
+    with pytest.raises(DrillFailure, match="unsafe member"):
+        extract(locate(archive), workspace["dest"], passphrase=passphrase)
+
+    assert _reader_threads() == []
+    assert _open_fds() == fds_before
+    assert not (workspace["dest"] / NAME / "zeros.bin").exists()
+    assert sorted(p.name for p in workspace["dest"].iterdir()) == [NAME]  # no gpg home left
 
 
 def test_disk_full_is_a_harness_error_naming_dest(workspace, tmp_path):
