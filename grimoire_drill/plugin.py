@@ -201,6 +201,11 @@ class DrillRun:
             report.user_properties.append(("message", result.message))
             _attach_html(report, result)
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Start the engines now when a selected check needs a restore: they come up while the archive is read."""
+        if any(not _check_id(item).startswith("archive.") for item in session.items):
+            self.session.start_engines()
+
     def pytest_keyboard_interrupt(self, excinfo) -> None:
         self.interrupted = True
 

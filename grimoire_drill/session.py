@@ -104,10 +104,14 @@ class DrillSession:
         self._engines_lock = threading.Lock()     # close() (main thread) against a start (restore thread)
         self._closed = False
         self._temp: Path | None = None
+        self._temp_lock = threading.Lock()
         self._export_counts: ExportCounts | None = None
         self.mongo = DatabaseState()
         self.postgres = DatabaseState()
         self._prepared = False
+        self._workers: ThreadPoolExecutor | None = None   # the two per-database threads: start, then restore
+        self._work: list[Future] = []
+        self._archive_ready = threading.Event()   # set once the extract stage has an outcome (or on close)
         self.prepared_at: float | None = None     # perf_counter when both databases were restored
 
     # -- plumbing --------------------------------------------------------------------------
@@ -145,6 +149,10 @@ class DrillSession:
 
     @property
     def temp_dir(self) -> Path:
+        with self._temp_lock:  # engines start in their threads while the main thread extracts
+            return self._make_temp_dir()
+
+    def _make_temp_dir(self) -> Path:
         if self._temp is None:
             parent = self.config.temp_dir if self.config.temp_dir is not None else Path(tempfile.gettempdir())
             try:
@@ -170,6 +178,13 @@ class DrillSession:
         """
         with self._engines_lock:
             self._closed = True
+            workers = self._workers
+        if workers is not None:
+            if any(not future.done() for future in self._work):
+                self.cancel()  # interrupted, or no check ever needed the restore: end what they run
+            self._archive_ready.set()
+            workers.shutdown(wait=True)
+        with self._engines_lock:
             engines, self._engines = self._engines[::-1], []
         if self._export_counts is not None:
             self._export_counts.close()
@@ -203,12 +218,17 @@ class DrillSession:
 
     def extracted(self) -> archive.Extracted:
         def extract() -> archive.Extracted:
+            if self._closed:
+                raise HarnessError("the archive was not read: the drill is stopping", fix="nothing to do: it was interrupted")
             ref = self.located()
             self.say(f"archive: verifying and extracting {ref.path.name}")
             result = archive.extract(ref, self.temp_dir / "backup", passphrase=self.config.read_passphrase(),
                                      progress=self._byte_progress)
             return result
-        return self._stage("extract", extract, "archive")
+        try:
+            return self._stage("extract", extract, "archive")
+        finally:
+            self._archive_ready.set()
 
     def _byte_progress(self, done: int, total: int) -> None:
         self.say(f"archive: {done / 1e6:,.1f} / {total / 1e6:,.1f} MB read", transient=True)
@@ -259,25 +279,35 @@ class DrillSession:
         return self._stage("postgres_dump", lambda: pick_dump(self.extracted().root / "postgresql"))
 
     # -- prepare: start engines and restore, both databases at once -------------------------
+    def start_engines(self) -> None:
+        """Start both engines in the background now; each restores as soon as the archive is extracted.
+
+        An engine needs nothing from the archive, so its start (initdb, a container) runs while
+        the archive is hashed and extracted instead of after it. Idempotent.
+        """
+        with self._engines_lock:
+            if self._workers is not None or self._closed:
+                return
+            self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare")
+            self._work = [self._workers.submit(self._prepare_mongo), self._workers.submit(self._prepare_postgres)]
+
     def prepare(self) -> None:
         with self._prepare_lock:
             if self._prepared:
                 return
             self._prepared = True
+            self.start_engines()
             try:
                 self.extracted()
-            except GrimoireDrillError as failure:
-                self.mongo.restore.error = self.postgres.restore.error = failure
-                return
-            self.export_counts()  # counted by a child process while the restores run
-            pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare")
+            except GrimoireDrillError:
+                pass  # the restore threads see the failure and record it against both databases
+            else:
+                self.export_counts()  # counted by a child process while the restores run
             try:
-                _wait_noticing_signals([pool.submit(self._prepare_mongo), pool.submit(self._prepare_postgres)])
+                _wait_noticing_signals(self._work)
             except BaseException:  # Ctrl-C / SIGTERM: do not wait for a whole restore to finish
                 self.cancel()
                 raise
-            finally:
-                pool.shutdown(wait=True)
             self.prepared_at = time.perf_counter()
             start = max(self.mongo.start_seconds, self.postgres.start_seconds)
             failed = self.mongo.engine is None or self.postgres.engine is None
@@ -337,11 +367,23 @@ class DrillSession:
                 detail[f"{unit}_per_s"] = round(detail[unit] / seconds, 1)
         self.record(phase, seconds, "ok" if ok else "failed", **detail)
 
+    def _archive_extracted(self, state: DatabaseState) -> bool:
+        """In a restore thread: wait for the extract stage (the main thread runs it); False if it failed."""
+        self._archive_ready.wait()
+        outcome = self._stages.get("extract")
+        if outcome is None or outcome.error is not None:  # None: closing before the archive was read
+            state.restore.error = outcome.error if outcome is not None else HarnessError(
+                "not restored: the drill is stopping", fix="nothing to do: it was interrupted")
+            return False
+        return True
+
     def _prepare_mongo(self) -> None:
         state = self.mongo
         if not self._engine(state, lambda: choose_mongo(self.config),
                             lambda c: build_mongo(c, self.config, self.run_id, self.temp_dir)):
             self.record("restore_mongodb", 0.0, "skipped")
+            return
+        if not self._archive_extracted(state):
             return
         def run() -> MongoRestore:
             layout = self.mongo_layout()
@@ -361,6 +403,8 @@ class DrillSession:
         if not self._engine(state, lambda: choose_postgres(self.config),
                             lambda c: build_postgres(c, self.config, self.run_id, self.temp_dir, superuser)):
             self.record("restore_postgresql", 0.0, "skipped")
+            return
+        if not self._archive_extracted(state):
             return
         def run() -> PostgresRestore:
             self.postgres_dump()

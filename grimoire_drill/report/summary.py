@@ -59,6 +59,8 @@ def _archive_section(session) -> dict[str, Any]:
         "created_at": _iso(ref.taken_at), "age_hours": round((session.now - ref.taken_at).total_seconds() / 3600, 3),
         "size_bytes": ref.size_bytes, "sha256": None,
     }
+    if not session.has_stage("extract"):
+        return section  # never read (or interrupted mid-read): never read it now, just to fill a report
     try:
         extracted = session.extracted()
         section["sha256"] = extracted.sha256
