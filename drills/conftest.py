@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grimoire_drill.plugin import find_run
+from grimoire_drill.plugin import DrillRun, Evidence, find_run
 
 PARAMETERS = {
     "collection": lambda e: [(c, c) for c in e.collections],
@@ -34,3 +34,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if name in metafunc.fixturenames:
             pairs = values(run.expectations)
             metafunc.parametrize(name, [v for v, _ in pairs], ids=[i for _, i in pairs])
+
+
+def _run(config: pytest.Config) -> DrillRun:
+    run = find_run(config)
+    if run is None:
+        raise pytest.UsageError(NEEDS_BACKUP)
+    return run
+
+
+@pytest.fixture(scope="session")
+def drill(request):
+    """The drill's pipeline (grimoire_drill.session.DrillSession): each stage runs once, on first need."""
+    run = _run(request.config)
+    try:
+        yield run.session
+    finally:
+        run.checks_done()
+
+
+@pytest.fixture(scope="session")
+def expectations(request):
+    """What Le Grimoire's backups must hold (drills/expectations.toml, or --drill-expectations)."""
+    return _run(request.config).expectations
+
+
+@pytest.fixture
+def evidence() -> Evidence:
+    """Filled by a check: its one-line message and the data the report shows."""
+    return Evidence()

@@ -149,25 +149,14 @@ class DrillRun:
         assert self.report_dir is not None
         return self.config.history if self.config.history is not None else self.report_dir.parent / "history.jsonl"
 
-    # -- fixtures --------------------------------------------------------------------------
-    @pytest.fixture(scope="session")
-    def drill(self) -> DrillSession:
-        try:
-            yield self.session
-        finally:
-            self._checked_at = datetime.now(timezone.utc)
-            self._checks_done = time.perf_counter()
-            self.session.settle_counts()
-            if self.owns_session:
-                self.session.close()
-
-    @pytest.fixture(scope="session", name="expectations")
-    def expectations_fixture(self) -> Expectations:
-        return self.expectations
-
-    @pytest.fixture
-    def evidence(self) -> Evidence:
-        return Evidence()
+    # -- what the drill's fixtures (drills/conftest.py) hand out --------------------------------
+    def checks_done(self) -> None:
+        """The last check ran: count while the engines still run, then stop them (unless the caller owns them)."""
+        self._checked_at = datetime.now(timezone.utc)
+        self._checks_done = time.perf_counter()
+        self.session.settle_counts()
+        if self.owns_session:
+            self.session.close()
 
     # -- hooks -----------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
