@@ -520,7 +520,9 @@ def _stamp_times(root: Path, moment: datetime) -> None:
 
 
 def _pack(root: Path, archive: Path, mtime: datetime) -> None:
-    """``tar -czf backup_<id>.tar.gz backup_<id>``: one top folder, owned by the backup account."""
+    """``tar -czf backup_<id>.tar.gz backup_<id>``: one top folder, owned by the backup account.
+
+    GNU tar format and gzip level 6 as ``tar -z`` gives; the gzip member carries the backup's time."""
     uid, user = ARCHIVE_OWNER
 
     def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -536,6 +538,7 @@ def _pack(root: Path, archive: Path, mtime: datetime) -> None:
 
 _GZIP_BLOCK = 1 << 20       # bytes of tar stream per deflate block
 _DEFLATE_WINDOW = 1 << 15   # deflate looks back this far: each block is primed with its predecessor's tail
+_GZIP_MAX_WORKERS = 8       # past this the disk, not deflate, is the limit; keeps blocks in flight few
 
 
 class _BlockGzipWriter:
@@ -549,7 +552,8 @@ class _BlockGzipWriter:
     def __init__(self, raw: IO[bytes], *, mtime: int, level: int = 6):
         self._raw = raw
         self._level = level
-        self._workers = max(os.cpu_count() or 1, 1)
+        cores = os.cpu_count()
+        self._workers = min(cores if cores is not None else 1, _GZIP_MAX_WORKERS)
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="gzip-block")
         self._pending: deque[Future[bytes]] = deque()
         self._buffer = bytearray()

@@ -7,6 +7,7 @@ from one shared SampleWriter (one PostgreSQL cluster), and a test proves the def
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -95,6 +96,26 @@ def test_archive_is_named_by_when_and_has_one_top_folder(clean_archive):
         names = tar.getnames()
     assert {name.split("/", 1)[0] for name in names} == {f"backup_{BACKUP_ID}"}
     assert 120 * 1024 <= clean_archive.stat().st_size <= 400 * 1024
+
+
+def _member_digests(archive: Path) -> dict[str, tuple]:
+    with tarfile.open(archive, "r:gz") as tar:
+        return {m.name: (m.mtime, m.mode, m.uid, m.uname, m.gname,
+                         hashlib.sha256(tar.extractfile(m).read()).hexdigest() if m.isfile() else None)
+                for m in tar}
+
+
+def test_gnu_tar_reads_the_archive_and_the_same_seed_gives_the_same_content(writer, clean_archive, tmp_path):
+    listed = subprocess.run(["tar", "-tzf", str(clean_archive)], capture_output=True, text=True, check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert subprocess.run(["gzip", "-t", str(clean_archive)], check=False).returncode == 0
+    first = _member_digests(clean_archive)
+    assert sorted(listed.stdout.split()) == sorted(name + ("/" if first[name][5] is None else "") for name in first)
+    again = _member_digests(writer.write(tmp_path, when=WHEN))
+    # pg_dump stamps its own run into the dumps (creation time, a random \restrict key): all else is equal.
+    differ = {name for name in first if first[name] != again.get(name)}
+    assert again.keys() == first.keys()
+    assert differ <= {f"backup_{BACKUP_ID}/postgresql/database.backup", f"backup_{BACKUP_ID}/postgresql/database.sql"}
 
 
 def test_layout_is_what_backup_production_sh_writes(clean_tree):
