@@ -213,7 +213,8 @@ class DrillRun:
         finished = datetime.now(timezone.utc)
         checked_at = self._checked_at if self._checked_at is not None else finished
         check_phase = {"name": "checks", "seconds": round(max(0.0, checks_seconds), 3),
-                       "status": "ok" if self.checks else "skipped"}
+                       "status": "ok" if self.checks else "skipped",
+                       "started_s": round(max(0.0, checks_begin - self.session.clock_start), 3)}
         self.summary = build_summary(self.session, self.checks, finished_at=finished, checked_at=checked_at,
                                      interrupted=self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED,
                                      extra_phases=[check_phase])
@@ -224,7 +225,7 @@ class DrillRun:
             self.finish_summary(self.summary)
         self.outputs = write_run_outputs(self.summary, self.report_dir,
                                          self.history_path if self.record_history else None,
-                                         report_seconds_from=started)
+                                         report_seconds_from=started, clock_start=self.session.clock_start)
         session.exitstatus = {"passed": 0, "failed": 1, "error": 2}[self.summary["outcome"]]
         if self.interrupted:
             session.exitstatus = 130

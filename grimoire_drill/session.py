@@ -44,6 +44,7 @@ class PhaseRecord:
     seconds: float
     status: str               # ok | failed | skipped
     detail: dict[str, Any] = field(default_factory=dict)
+    started_s: float | None = None   # since the run began: phases overlap (engines start while the archive is read)
 
 
 @dataclass
@@ -83,6 +84,7 @@ class DatabaseState:
     starting: Any = None      # the engine while it starts, so an interrupt can cancel it
     restore: Outcome = field(default_factory=Outcome)
     start_seconds: float = 0.0
+    start_began: float | None = None  # perf_counter when its engine start began
 
 
 class DrillSession:
@@ -93,6 +95,7 @@ class DrillSession:
         self.run_id = run_id
         self.progress = progress
         self.started_at = datetime.now(timezone.utc)
+        self.clock_start = time.perf_counter()    # the same moment on the monotonic clock phases use
         self.now = config.now if config.now is not None else self.started_at
         self.phases: list[PhaseRecord] = []
         self.failures: list[GrimoireDrillError] = []
@@ -119,9 +122,12 @@ class DrillSession:
         if self.progress is not None:
             self.progress(line, transient=transient)
 
-    def record(self, name: str, seconds: float, status: str, **detail: Any) -> None:
+    def record(self, name: str, seconds: float, status: str, *, began: float | None = None, **detail: Any) -> None:
+        """A phase that just ended after ``seconds`` (or that began at perf_counter ``began``)."""
+        began = time.perf_counter() - seconds if began is None else began
         with self._records_lock:
-            self.phases.append(PhaseRecord(name, round(seconds, 3), status, detail))
+            self.phases.append(PhaseRecord(name, round(seconds, 3), status, detail,
+                                           round(max(0.0, began - self.clock_start), 3)))
 
     def _fail(self, failure: GrimoireDrillError) -> None:
         with self._records_lock:
@@ -311,10 +317,11 @@ class DrillSession:
             self.prepared_at = time.perf_counter()
             start = max(self.mongo.start_seconds, self.postgres.start_seconds)
             failed = self.mongo.engine is None or self.postgres.engine is None
-            self.record("start", start, "failed" if failed else "ok")
+            began = [s.start_began for s in (self.mongo, self.postgres) if s.start_began is not None]
+            self.record("start", start, "failed" if failed else "ok", began=min(began) if began else None)
 
     def _engine(self, state: DatabaseState, choose, build) -> bool:
-        started = time.perf_counter()
+        started = state.start_began = time.perf_counter()
         try:
             state.choice = choose()
             self.say(f"engine {state.choice.line()}")

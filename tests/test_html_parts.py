@@ -230,6 +230,18 @@ def test_phase_timeline_has_one_bar_per_phase_laid_end_to_end_and_the_rto():
     assert "bytes 18.4 MiB" in text and "rate 6.5 MiB/s" in text
 
 
+def test_phase_timeline_places_overlapping_phases_where_they_began():
+    summary = example_summary()
+    summary["phases"] = [{"name": "archive", "seconds": 4.0, "status": "ok", "started_s": 0.0},
+                         {"name": "start", "seconds": 2.0, "status": "ok", "started_s": 1.0},
+                         {"name": "restore_mongodb", "seconds": 6.0, "status": "ok", "started_s": 4.0},
+                         {"name": "restore_postgresql", "seconds": 3.0, "status": "ok", "started_s": 4.0}]
+    bars = Page(phase_timeline(summary)).with_class("gd-bar")
+    geometry = [tuple(float(v) for v in re.fullmatch(r"left:([\d.]+)%;width:([\d.]+)%", bar["style"]).groups())
+                for bar in bars]
+    assert geometry == [(0.0, 40.0), (10.0, 20.0), (40.0, 60.0), (40.0, 30.0)]  # a 10 s span, not 15 s end to end
+
+
 def test_phase_timeline_marks_a_failed_phase_and_an_unreached_rto():
     summary = example_summary()
     summary["phases"] = [{"name": "locate", "seconds": 0.0, "status": "ok"},

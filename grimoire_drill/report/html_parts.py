@@ -233,19 +233,24 @@ def phase_timeline(summary: Mapping[str, Any]) -> str:
     parts = [
         '<section class="gd gd-phases"><h2>Phases</h2>',
         f'<p class="gd-rto">Total restore time (RTO): <strong>{_text(rto_text)}</strong>'
-        f' <span class="gd-muted">(all phases: {_text(_duration(total))})</span></p>',
+        f' <span class="gd-muted">(phase times add up to {_text(_duration(total))}; phases can overlap)</span></p>',
     ]
     if not phases:
         parts.append('<p class="gd-muted">No phase was timed.</p></section>')
         return "".join(parts)
     rows = []
-    elapsed = 0.0
-    for phase in phases:
+    # Bars sit where each phase began when the run recorded it (phases overlap); else one after another.
+    starts = [_number(p.get("started_s")) for p in phases]
+    if all(start is not None for start in starts):
+        offsets = [float(start) for start in starts]  # type: ignore[arg-type]
+    else:
+        offsets = [sum(float(p["seconds"]) for p in phases[:i]) for i in range(len(phases))]
+    span = max((offset + float(p["seconds"]) for offset, p in zip(offsets, phases)), default=0.0)
+    for phase, offset in zip(phases, offsets):
         seconds = float(phase["seconds"])
         status = str(phase.get("status", ""))
-        left = 100.0 * elapsed / total if total > 0 else 0.0
-        width = 100.0 * seconds / total if total > 0 else 0.0
-        elapsed += seconds
+        left = 100.0 * offset / span if span > 0 else 0.0
+        width = 100.0 * seconds / span if span > 0 else 0.0
         bar_class = f"gd-bar gd-bar--{_token(status)}"
         title = f"{phase.get('name')}: {_duration(seconds)} ({width:.0f}% of the run)"
         rows.append(

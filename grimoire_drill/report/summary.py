@@ -87,7 +87,9 @@ def build_summary(session, checks: list[CheckResult], *, finished_at: datetime, 
                   extra_phases: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     outcome = decide_outcome(checks, session.failures, interrupted)
     engines = {"mongodb": _engine_section(session.mongo), "postgresql": _engine_section(session.postgres)}
-    phases = [{"name": p.name, "seconds": p.seconds, "status": p.status, **({"detail": p.detail} if p.detail else {})}
+    phases = [{"name": p.name, "seconds": p.seconds, "status": p.status,
+               **({"started_s": p.started_s} if p.started_s is not None else {}),
+               **({"detail": p.detail} if p.detail else {})}
               for p in session.phases] + list(extra_phases or [])
     phases.sort(key=lambda phase: PHASE_ORDER.index(phase["name"]))  # stable: pipeline order, as recorded
     totals = {status: sum(1 for c in checks if c.status == status) for status in STATUSES}
