@@ -525,13 +525,15 @@ def _pack(root: Path, archive: Path, mtime: datetime) -> None:
     GNU tar format and gzip level 6 as ``tar -z`` gives; the gzip member carries the backup's time."""
     uid, user = ARCHIVE_OWNER
 
-    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        info.uid = info.gid = uid
-        info.uname = info.gname = user
-        return info
-
     with open(archive, "wb") as raw, _BlockGzipWriter(raw, mtime=int(mtime.timestamp())) as zipped, \
             tarfile.open(fileobj=zipped, mode="w", format=tarfile.GNU_FORMAT) as tar:
+
+        def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+            info.uid = info.gid = uid
+            info.uname = info.gname = user
+            tar.members.clear()  # a writer never reads them back: memory stays flat at any file count
+            return info
+
         tar.copybufsize = _GZIP_BLOCK
         tar.add(root, arcname=root.name, recursive=True, filter=owned)
 
