@@ -372,7 +372,7 @@ def drill_command() -> list[str]:
     script = Path(sys.executable).parent / "grimoire-drill"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from grimoire_drill.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "from grimoire_drill.cli import console_main; console_main()"]
 
 
 def measure_drill(archive: Path, work: Path, jobs: int, timeout: float | None = None,

@@ -32,7 +32,7 @@ def unpacked_wheel(tmp_path_factory) -> Path:
         assert needed in names, f"{needed} missing from {wheel.name}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = (target / entry_points).read_text()
-    assert "grimoire-drill = grimoire_drill.cli:main" in text and "[pytest11]" in text
+    assert "grimoire-drill = grimoire_drill.cli:console_main" in text and "[pytest11]" in text
     return target
 
 
