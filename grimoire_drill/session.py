@@ -194,11 +194,20 @@ class DrillSession:
             engines, self._engines = self._engines[::-1], []
         if self._export_counts is not None:
             self._export_counts.close()
+        # The extracted backup (gigabytes, thousands of files) goes while the engines stop: unlinks
+        # wait on the disk, not on the GIL.
+        remover = None
+        if self._temp is not None and (self._temp / "backup").is_dir():
+            remover = threading.Thread(target=shutil.rmtree, args=(self._temp / "backup",),
+                                       kwargs={"ignore_errors": True}, name="remove-extraction")
+            remover.start()
         try:
             with ExitStack() as stack:
                 for engine in engines:
                     stack.push(engine)  # each engine's __exit__, even if another one's raised
         finally:
+            if remover is not None:
+                remover.join()
             if self._temp is not None:
                 shutil.rmtree(self._temp, ignore_errors=True)
                 self._temp = None
