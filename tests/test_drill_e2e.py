@@ -36,6 +36,13 @@ def test_clean_backup_passes_with_the_right_counts(sample_factory, run_cli, tmp_
             assert source["export"] == source["dump"]
     assert summary["counts"]["postgresql"]["users"] == summary["source_counts"]["postgresql"]["users"] > 0
     assert summary["counts"]["postgresql"]["alembic_version"] == 1
+    phases = {p["name"]: p for p in summary["phases"]}
+    mongo, pg = phases["restore_mongodb"]["detail"], phases["restore_postgresql"]["detail"]
+    assert mongo["documents"] == sum(summary["counts"]["mongodb"].values()) and mongo["documents_per_s"] > 0
+    assert pg["rows"] == sum(summary["counts"]["postgresql"].values()) and pg["rows_per_s"] > 0
+    # engines start while the archive is read: the time line records when each phase began
+    assert phases["start"]["started_s"] < phases["archive"]["started_s"] + phases["archive"]["seconds"]
+    assert phases["restore_mongodb"]["started_s"] >= phases["archive"]["started_s"] + phases["archive"]["seconds"] - 0.01
     ids = {c["id"] for c in summary["checks"]}
     assert {"mongodb.index.ingredients.off_id_1", "mongodb.unique.ingredients.off_id_1",
             "postgresql.table.alembic_version", "archive.fresh", "consistency.uploads"} <= ids

@@ -242,6 +242,19 @@ def test_phase_timeline_places_overlapping_phases_where_they_began():
     assert geometry == [(0.0, 40.0), (10.0, 20.0), (40.0, 60.0), (40.0, 30.0)]  # a 10 s span, not 15 s end to end
 
 
+def test_phase_detail_shows_each_measured_rate_in_its_unit():
+    summary = example_summary()
+    summary["phases"] = [
+        {"name": "restore_mongodb", "seconds": 7.0, "status": "ok",
+         "detail": {"documents": 114168, "documents_per_s": 16309.7}},
+        {"name": "restore_postgresql", "seconds": 1.0, "status": "ok",
+         "detail": {"dump_bytes": 4473446, "dump_bytes_per_s": 4473446.0, "rows": 66908, "rows_per_s": 66908.0}},
+    ]
+    text = Page(phase_timeline(summary)).visible()
+    assert "documents 114,168" in text and "rate 16,310 documents/s" in text
+    assert "rate 66,908 rows/s" in text and "rate 4.3 MiB/s" in text
+
+
 def test_phase_timeline_marks_a_failed_phase_and_an_unreached_rto():
     summary = example_summary()
     summary["phases"] = [{"name": "locate", "seconds": 0.0, "status": "ok"},

@@ -592,6 +592,10 @@ def _detail(detail: Mapping[str, Any]) -> str:
             key, shown = "rate", f"{_human_bytes(value)}/s"
         elif key == "rate_per_s" and isinstance(value, (int, float)):
             key, shown = "rate", f"{value:,.0f} {unit}/s".replace(" /s", "/s")
+        elif key.endswith("_per_s") and isinstance(value, (int, float)):  # documents_per_s, dump_bytes_per_s, …
+            what = key.removesuffix("_per_s")
+            shown = f"{_human_bytes(value)}/s" if what.endswith("bytes") else f"{value:,.0f} {what.replace('_', ' ')}/s"
+            key = "rate"
         elif isinstance(value, int) and not isinstance(value, bool):
             shown = f"{value:,}"
         elif isinstance(value, float):

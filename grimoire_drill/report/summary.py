@@ -70,6 +70,14 @@ def _archive_section(session) -> dict[str, Any]:
     return section
 
 
+def _add_row_rate(phases: list[dict[str, Any]], counts: dict[str, Any]) -> None:
+    """Rows restored per second for the PostgreSQL restore, from the rows counted in the restored database."""
+    rows = sum(n for n in (counts.get("postgresql") or {}).values() if isinstance(n, int))
+    for phase in phases:
+        if phase["name"] == "restore_postgresql" and phase["status"] == "ok" and rows and phase["seconds"] > 0:
+            phase["detail"] = dict(phase.get("detail") or {}, rows=rows, rows_per_s=round(rows / phase["seconds"], 1))
+
+
 def _engine_section(state) -> dict[str, Any]:
     if state.engine is not None:
         data = state.engine.info.as_dict()
@@ -102,6 +110,7 @@ def build_summary(session, checks: list[CheckResult], *, finished_at: datetime, 
             pass
     if session.has_stage("extract"):
         source = session.source_counts_or_none()
+    _add_row_rate(phases, counts)
     summary: dict[str, Any] = {
         "schema": SCHEMA,
         "tool": {"name": "grimoire-drill", "version": __version__},
