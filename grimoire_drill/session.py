@@ -505,8 +505,12 @@ class DrillSession:
             self._stages.pop("restored_counts", None)
 
     def settle_counts(self) -> None:
-        """Count while the engines still run, for the summary, even if no check asked for counts."""
-        if not self.has_stage("extract") or self._closed:  # closed: interrupted, the summary is written
+        """Count while the engines still run, for the summary, even if no check asked for counts.
+
+        Only after a restore: a run of the archive checks alone (``-k archive``) must not start
+        servers and restore everything just to fill the summary's counts.
+        """
+        if not self.has_stage("extract") or self._closed or not self._prepared:  # closed: interrupted
             return
         for stage in (self.mongo_source_counts, self.postgres_source_counts, self.restored_counts):
             try:

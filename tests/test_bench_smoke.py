@@ -20,13 +20,13 @@ BENCH = REPO / "scripts" / "bench.py"
 MACHINE_FIELDS = {"date", "cpu_model", "cores", "ram_mb", "kernel", "python", "postgresql", "tar", "mongomock",
                   "pymongo", "bson_c_extension", "git_commit", "load_average"}
 RESULT_FIELDS = {"size", "size_bytes_target", "scale", "archive", "archive_bytes", "generation_s", "warm_read_s",
-                 "jobs", "repeat", "load_average", "tar", "bare", "drill", "derived", "runs", "targets"}
+                 "jobs", "repeat", "load_average", "tar", "bare", "drill", "read", "derived", "runs", "targets"}
 BARE_FIELDS = {"sha256sum_s", "tar_s", "postgres_start_s", "pg_restore_s", "rows", "mongo_load_s", "mongo",
                "mongo_peak_rss_bytes", "total_s"}
 DRILL_FIELDS = {"timed_out", "total_s", "rto_s", "phases_s", "phase_status", "documents", "rows", "uploads_files",
                 "checks", "peak_rss_bytes", "rusage_maxrss_bytes", "engines", "stuck_in", "rss_timeline"}
 DERIVED_FIELDS = {"drill_vs_bare", "drill_vs_bare_is_lower_bound", "archive_vs_tar", "checks_share", "harness_rss_mb",
-                  "documents_per_s", "rows_per_s", "bare_documents_per_s", "bare_rows_per_s", "drill_peak_rss_mb",
+                  "archive_in_drill_vs_tar", "documents_per_s", "rows_per_s", "bare_documents_per_s", "bare_rows_per_s", "drill_peak_rss_mb",
                   "simulated_store_mb"}
 PHASES = {"locate", "archive", "start", "restore_mongodb", "restore_postgresql", "checks", "report"}
 
@@ -97,7 +97,11 @@ def test_derived_numbers_follow_from_raw_ones(bench):
     for result in document["results"]:
         derived, drill = result["derived"], result["drill"]
         assert math.isclose(derived["drill_vs_bare"], drill["total_s"] / result["bare"]["total_s"])
-        assert math.isclose(derived["archive_vs_tar"], drill["phases_s"]["archive"] / result["tar"]["seconds"])
+        assert math.isclose(derived["archive_vs_tar"], result["read"]["archive_s"] / result["tar"]["seconds"])
+        assert math.isclose(derived["archive_in_drill_vs_tar"], drill["phases_s"]["archive"] / result["tar"]["seconds"])
+        # the read-only contender ran the archive checks and started no engine
+        assert all(set(run["phases_s"]) >= {"archive"} and "restore_mongodb" not in run["phases_s"]
+                   for run in result["runs"]["read"])
         assert math.isclose(derived["checks_share"], drill["phases_s"]["checks"] / drill["total_s"])
         assert derived["documents_per_s"] > 0 and derived["rows_per_s"] > 0
         assert set(result["targets"].values()) <= {"PASS", "FAIL"}

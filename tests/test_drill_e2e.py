@@ -148,3 +148,15 @@ def test_archive_names_are_read_in_the_backup_hosts_time_zone(sample_factory, ru
     assert result.returncode == outcome, result.output
     age = next(c for c in _summary(tmp_path / "r")["checks"] if c["id"] == "archive.fresh")["evidence"]["age_hours"]
     assert abs(age - {"America/Toronto": 18, "Asia/Tokyo": 32}[zone]) < 0.2
+
+
+def test_archive_checks_alone_start_no_engine(sample_factory, run_cli, tmp_path):
+    """`-k archive` verifies the archive only: no server is started and nothing is restored to fill counts."""
+    report = tmp_path / "report"
+    result = run_cli(*RUN, sample_factory(), "--report-dir", report, "-k", "archive")
+    assert result.returncode == 0, result.output
+    summary = _summary(report)
+    assert {c["id"].split(".")[0] for c in summary["checks"]} == {"archive"}
+    assert {p["name"] for p in summary["phases"]} == {"locate", "archive", "checks", "report"}
+    assert summary["counts"]["mongodb"] == {} and summary["simulated"] is False
+    assert summary["archive"]["sha256"] is not None
