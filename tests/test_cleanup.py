@@ -96,6 +96,13 @@ def namespace():
     space.close()
 
 
+def _ctrl_c_as_on_a_terminal() -> None:
+    """In the child: SIGINT handled by default, as in a terminal. A test suite started in the
+    background (``cmd &``, nohup) inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt: the drill would rightly ignore the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class LiveRun:
     """``grimoire-drill run`` as a child process whose progress we can follow line by line."""
 
@@ -104,7 +111,7 @@ class LiveRun:
         self.process = subprocess.Popen(
             [*prefix, sys.executable, "-m", "grimoire_drill.cli", "run", *map(str, args)], cwd=cwd,
             env={**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true", "PYTHONUNBUFFERED": "1", **(env or {})},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_on_a_terminal)
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._lines: queue.Queue = queue.Queue()
