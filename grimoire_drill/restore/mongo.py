@@ -87,18 +87,16 @@ def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable
         errors.append(f"{namespace}: metadata without a .bson data file")
     else:
         try:
-            read = 0
             for batch in iter_bson_batches(dump.bson_path, raw=raw_capable, max_docs=BATCH_DOCS,
                                            max_bytes=BATCH_BYTES):
                 if should_stop():  # the drill was interrupted: a restore thread must not go on for hours
                     errors.append(f"{namespace}: stopped after {inserted} documents: the drill is stopping")
                     return CollectionRestore(namespace, f"{target_db}.{dump.name}", inserted, (), tuple(errors),
                                              time.perf_counter() - started)
-                read += len(batch.documents)
                 documents = [RawBSONDocument(raw) for raw in batch.raw] if batch.raw is not None else batch.documents
                 collection.insert_many(documents, ordered=False)
                 inserted += len(documents)
-            source_documents = read
+            source_documents = inserted  # every document was read whole and inserted: the dump's own count
         except DrillFailure as failure:
             errors.append(failure.line())
         except PyMongoError as exc:
