@@ -580,19 +580,13 @@ def _flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _detail(detail: Mapping[str, Any]) -> str:
     """Phase detail as a short line: bytes humanised, counts with separators, rates per second.
 
-    ``rate_per_s`` counts the phase's main unit: documents if the detail has ``documents``, else
-    rows if it has ``rows``, else bytes (shown as MiB/s).
+    A rate is ``<unit>_per_s`` (documents_per_s, rows_per_s, dump_bytes_per_s…); byte rates show as MiB/s.
     """
-    unit = next((name for name in ("documents", "rows", "bytes") if name in detail), "")
     items = []
     for key, value in detail.items():
         if key == "bytes" and isinstance(value, (int, float)):
             shown = _human_bytes(value)
-        elif key == "rate_per_s" and isinstance(value, (int, float)) and unit == "bytes":
-            key, shown = "rate", f"{_human_bytes(value)}/s"
-        elif key == "rate_per_s" and isinstance(value, (int, float)):
-            key, shown = "rate", f"{value:,.0f} {unit}/s".replace(" /s", "/s")
-        elif key.endswith("_per_s") and isinstance(value, (int, float)):  # documents_per_s, dump_bytes_per_s, …
+        elif key.endswith("_per_s") and isinstance(value, (int, float)):
             what = key.removesuffix("_per_s")
             shown = f"{_human_bytes(value)}/s" if what.endswith("bytes") else f"{value:,.0f} {what.replace('_', ' ')}/s"
             key = "rate"
