@@ -29,6 +29,8 @@ from grimoire_drill.engines.janitor import sweep_strays
 from grimoire_drill.engines.local_mongo import find_mongod
 from grimoire_drill.engines.local_postgres import find_bindir
 
+from engine_traces import run_processes
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(find_bindir() is None, reason="PostgreSQL server binaries (initdb, pg_ctl) not found")]
 
@@ -165,15 +167,11 @@ class LiveRun:
 def leftovers(run_id: str) -> list[str]:
     """Everything of a run still on this machine: processes, containers, temp dirs."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or process_start(int(entry.name)) is None:
-            continue
+    for pid in run_processes(run_id):
         try:
-            text = (entry / "environ").read_bytes() + (entry / "cmdline").read_bytes()
+            found.append(f"process {pid}: {Path(f'/proc/{pid}/cmdline').read_bytes()[:120]!r}")
         except OSError:
-            continue
-        if run_id.encode() in text:
-            found.append(f"process {entry.name}: {(entry / 'cmdline').read_bytes()[:120]!r}")
+            continue  # it ended meanwhile
     found += [f"temp dir {path}" for path in Path(tempfile.gettempdir()).glob(f"gd-{run_id}*")]
     if docker_status()[0]:
         import docker

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 
 import psycopg
 import pytest
@@ -30,6 +29,8 @@ from grimoire_drill.engines.docker import (
 )
 from grimoire_drill.engines.local_postgres import LocalPostgres, find_bindir
 from grimoire_drill.errors import HarnessError
+
+from engine_traces import assert_cancel_ends_a_running_tool
 
 pytestmark = pytest.mark.docker
 
@@ -217,21 +218,8 @@ def test_tool_timeout_stops_the_container(docker_client, postgres_image):
 def test_cancel_ends_a_tool_running_inside_and_refuses_new_ones(docker_client, postgres_image):
     """An interrupted drill: a restore thread inside ``docker exec`` returns now (its container goes)."""
     run_id = new_run_id()
-    results: list = []
     with DockerPostgres(run_id, image=postgres_image) as pg:
-        worker = threading.Thread(target=lambda: results.append(
-            pg.run_tool("psql", ["-d", "postgres", "-c", "SELECT pg_sleep(600)"], {})))
-        worker.start()
-        with psycopg.connect(pg.conninfo("postgres"), autocommit=True) as conn:
-            while not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'"
-                                   ).fetchone()[0]:
-                conn.execute("SELECT pg_sleep(0.05)")  # the tool is inside the server now
-        pg.cancel()
-        worker.join(timeout=120)
-        assert not worker.is_alive()
-        assert results and results[0].returncode != 0 and "drill is stopping" in results[0].stderr
-        with pytest.raises(HarnessError, match="stopping"):
-            pg.run_tool("psql", ["-d", "postgres", "-c", "SELECT 1"], {})
+        assert_cancel_ends_a_running_tool(pg)
     assert _containers_of(docker_client, run_id) == []
 
 

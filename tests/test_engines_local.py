@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import psycopg
@@ -25,6 +24,8 @@ from grimoire_drill.engines.janitor import sweep_strays
 from grimoire_drill.engines.local_mongo import LocalMongo, find_mongod
 from grimoire_drill.engines.local_postgres import LocalPostgres, find_bindir
 from grimoire_drill.errors import HarnessError
+
+from engine_traces import assert_cancel_ends_a_running_tool, run_processes
 
 pytestmark = pytest.mark.skipif(find_bindir() is None, reason="PostgreSQL server binaries (initdb, pg_ctl) not found")
 
@@ -45,21 +46,6 @@ def pg_root():
     root.chmod(0o711)
     yield root
     shutil.rmtree(root, ignore_errors=True)
-
-
-def _run_processes(run_id: str) -> list[int]:
-    """Live processes naming the run in their environment or command line (postgres titles carry it)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid() or process_start(int(entry.name)) is None:
-            continue
-        try:
-            text = (entry / "environ").read_bytes() + (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if run_id.encode() in text:
-            found.append(int(entry.name))
-    return found
 
 
 def _run_dirs(run_id: str, *roots: Path) -> list[Path]:
@@ -97,7 +83,7 @@ def test_start_and_stop_leave_no_process_port_or_dir(pg_root):
     assert not base.exists()
     assert process_start(postmaster) is None
     assert not _listening(port)
-    assert _run_processes(run_id) == []
+    assert run_processes(run_id) == []
     assert _run_dirs(run_id, pg_root) == []
     with pytest.raises(HarnessError, match="not running"):
         pg.conninfo("postgres")  # a stopped engine says so (no AssertionError, no stale socket)
@@ -132,7 +118,7 @@ def test_failed_initdb_raises_harness_error_and_leaves_nothing(pg_root):
             pytest.fail("must not start")
     assert "initdb failed" in str(caught.value) and "No space left on device" in str(caught.value)
     assert "\n" not in caught.value.line()
-    assert _run_dirs(run_id, pg_root) == [] and _run_processes(run_id) == []
+    assert _run_dirs(run_id, pg_root) == [] and run_processes(run_id) == []
 
 
 def test_server_that_refuses_to_start_raises_with_its_words_and_leaves_nothing(pg_root):
@@ -149,7 +135,7 @@ def test_server_that_refuses_to_start_raises_with_its_words_and_leaves_nothing(p
     message = str(caught.value)
     assert "would not start" in message and "could not create shared memory segment: test refusal" in message
     assert message.count("test refusal") == 1
-    assert _run_dirs(run_id, pg_root) == [] and _run_processes(run_id) == []
+    assert _run_dirs(run_id, pg_root) == [] and run_processes(run_id) == []
 
 
 def test_two_clusters_at_once_get_their_own_port_and_dir_and_both_work(pg_root):
@@ -168,27 +154,14 @@ def test_two_clusters_at_once_get_their_own_port_and_dir_and_both_work(pg_root):
             result = pg.run_tool("pg_dump", ["-F", "c", "-f", "{out}", "le_grimoire"], {"out": dump})
             assert result.ok, result.stderr
             assert dump.stat().st_size > 0
-    assert _run_processes(run_a) == [] and _run_processes(run_b) == []
+    assert run_processes(run_a) == [] and run_processes(run_b) == []
     assert _run_dirs(run_a, pg_root) == [] and _run_dirs(run_b, pg_root) == []
 
 
 def test_cancel_ends_a_running_tool_and_refuses_new_ones(pg_root):
     """What an interrupted drill needs: a restore thread inside a tool returns now, not when the tool is done."""
-    results: list = []
     with LocalPostgres(run_id=new_run_id(), temp_root=pg_root) as pg:
-        worker = threading.Thread(target=lambda: results.append(
-            pg.run_tool("psql", ["-d", "postgres", "-c", "SELECT pg_sleep(600)"], {})))
-        worker.start()
-        with psycopg.connect(pg.conninfo("postgres"), autocommit=True) as conn:
-            while not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'"
-                                   ).fetchone()[0]:
-                conn.execute("SELECT pg_sleep(0.05)")  # the tool is inside the server now
-        pg.cancel()
-        worker.join(timeout=120)
-        assert not worker.is_alive()
-        assert results and not results[0].ok and "drill is stopping" in results[0].stderr
-        with pytest.raises(HarnessError, match="stopping"):
-            pg.run_tool("psql", ["-d", "postgres", "-c", "SELECT 1"], {})
+        assert_cancel_ends_a_running_tool(pg)
 
 
 def test_tools_carry_the_run_and_owner_tags(pg_root):
@@ -301,7 +274,7 @@ def test_local_mongo_start_failure_is_a_harness_error_and_leaves_nothing(pg_root
         with LocalMongo(run_id=run_id, temp_root=pg_root):
             pytest.fail("must not start")
     assert "exited with code 14" in str(caught.value) and "test mongod cannot start" in str(caught.value)
-    assert _run_dirs(run_id, pg_root) == [] and _run_processes(run_id) == []
+    assert _run_dirs(run_id, pg_root) == [] and run_processes(run_id) == []
 
 
 @pytest.mark.skipif(find_mongod() is None, reason="no mongod on PATH (no MongoDB server can be installed here)")
@@ -311,9 +284,9 @@ def test_local_mongo_start_stop_leaves_nothing(pg_root):
         base, port = mongo.base_dir, mongo.port
         mongo.client()["legrimoire"]["recipes"].insert_one({"title": "Tourtière"})
         assert mongo.client()["legrimoire"]["recipes"].count_documents({}) == 1
-        assert _run_processes(run_id)
+        assert run_processes(run_id)
     assert not base.exists() and not _listening(port)
-    assert _run_processes(run_id) == [] and _run_dirs(run_id, pg_root) == []
+    assert run_processes(run_id) == [] and _run_dirs(run_id, pg_root) == []
 
 
 @pytest.mark.skipif(find_mongod() is None, reason="no mongod on PATH (no MongoDB server can be installed here)")
