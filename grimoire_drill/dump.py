@@ -189,52 +189,49 @@ class _BsonBatcher:
         return 0
 
     def batches(self) -> Iterator[BsonBatch]:
+        """Documents in batches; the documents before any damage are handed out before it is raised."""
         position = 0              # next document's index in the buffer
-        spans: list[tuple[int, int]] = []   # (start, end) of the pending batch, all in the current buffer
-        pending = 0
+        spans: list[tuple[int, int]] = []   # (start, end) of the pending batch: contiguous, in the current buffer
+        problem = None
         while True:
             if spans and position + 4 > len(self._buffer) and not self._eof:
                 yield self._decode(spans)  # the buffer is about to be replaced: hand out what it holds
-                spans, pending = [], 0
+                spans = []
             position = self._have(position, 4)
             offset = self._base + position
             head = self._buffer[position:position + 4]
             if not head:
                 break
             if len(head) < 4:
-                yield from self._flush(spans)
-                raise self._fail(f"truncated mid-document at byte {offset}{self._unit}: "
-                                 f"{len(head)} stray bytes")
+                problem = f"truncated mid-document at byte {offset}{self._unit}: {len(head)} stray bytes"
+                break
             length = int.from_bytes(head, "little", signed=True)
             if not 5 <= length <= MAX_BSON_BYTES:
-                yield from self._flush(spans)
-                raise self._fail(f"invalid document length {length} at byte {offset}{self._unit}")
+                problem = f"invalid document length {length} at byte {offset}{self._unit}"
+                break
             if position + length > len(self._buffer) and not self._eof:
                 if spans:
                     yield self._decode(spans)
-                    spans, pending = [], 0
+                    spans = []
                 position = self._have(position, length)
-                offset = self._base + position
             available = len(self._buffer) - position
             if available < length:
-                yield from self._flush(spans)
-                raise self._fail(f"truncated mid-document at byte {offset}{self._unit}: the document "
-                                 f"declares {length} bytes, only {available} follow")
+                problem = (f"truncated mid-document at byte {offset}{self._unit}: the document "
+                           f"declares {length} bytes, only {available} follow")
+                break
             end = position + length
             if self._buffer[end - 1] != 0:
-                yield from self._flush(spans)
-                raise self._fail(f"document at byte {offset}{self._unit} does not end with 0x00")
+                problem = f"document at byte {offset}{self._unit} does not end with 0x00"
+                break
             spans.append((position, end))
-            pending += length
             position = end
-            if len(spans) >= self._max_docs or pending >= self._max_bytes:
+            if len(spans) >= self._max_docs or end - spans[0][0] >= self._max_bytes:
                 yield self._decode(spans)
-                spans, pending = [], 0
-        yield from self._flush(spans)
-
-    def _flush(self, spans: list[tuple[int, int]]) -> Iterator[BsonBatch]:
+                spans = []
         if spans:
             yield self._decode(spans)
+        if problem is not None:
+            raise self._fail(problem)
 
     def _decode(self, spans: list[tuple[int, int]]) -> BsonBatch:
         try:  # a bytes slice: the C decoder is slower on a memoryview
