@@ -22,7 +22,7 @@ HISTORY_SHOWN = 30
 
 
 def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: Path | None, *,
-                      report_seconds_from: float, clock_start: float | None = None) -> list[Path]:
+                      report_seconds_from: float, clock_start: float) -> list[Path]:
     """summary.json (schema-checked), drill.prom (atomic), one history line (unless None); the report phase timed."""
     report_dir.mkdir(parents=True, exist_ok=True)
     validate_summary(summary)
@@ -30,10 +30,8 @@ def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: P
     if history_path is not None:
         history_path.parent.mkdir(parents=True, exist_ok=True)
         append_history(summary, history_path)
-    report_phase = {"name": "report", "seconds": round(time.perf_counter() - report_seconds_from, 3), "status": "ok"}
-    if clock_start is not None:
-        report_phase["started_s"] = round(max(0.0, report_seconds_from - clock_start), 3)
-    summary["phases"].append(report_phase)
+    summary["phases"].append({"name": "report", "seconds": round(time.perf_counter() - report_seconds_from, 3),
+                              "status": "ok", "started_s": round(max(0.0, report_seconds_from - clock_start), 3)})
     write_atomic(report_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n")
     return [report_dir / name for name in OUTPUT_FILES]
 
