@@ -38,6 +38,7 @@ LOCAL = ("--mongo-engine", "simulated", "--postgres-engine", "local")
 DOCKER_IMAGE = os.environ.get("GRIMOIRE_DRILL_POSTGRES_IMAGE", "grimoire-drill/postgres:15-local")
 DOCKER = ("--mongo-engine", "simulated", "--postgres-engine", "docker", "--postgres-image", DOCKER_IMAGE)
 BIG = 30          # sample scale at which the restore is still running when its progress line appears
+LONG_MONGO_LOAD = 250  # about 70,000 documents: the MongoDB load takes seconds, so a signal sent as it starts lands mid-load
 LINE_WAIT_S = 300  # an upper bound for a progress line to appear, never an assertion on speed
 RUN_ID = re.compile(r"\brun (\d{14}[0-9a-f]{6})\b")
 
@@ -243,12 +244,13 @@ def test_signal_mid_run_exits_130_and_leaves_nothing(big_sample, tmp_path, signu
 
 
 
-def test_interrupt_stops_the_restores_instead_of_waiting_for_them(big_sample, tmp_path):
+def test_interrupt_stops_the_restores_instead_of_waiting_for_them(sample_factory, tmp_path):
     """SIGTERM while the databases load: the MongoDB load is cut short (not run to the end), then cleaned up.
 
-    (PostgreSQL's pg_restore is ended the same way, by cancel(); at this sample size it may finish first.)
+    The sample is large enough that the load outlasts the signal by seconds (at BIG it could
+    finish first). PostgreSQL's pg_restore is ended the same way, by cancel(); it may finish first.
     """
-    run = LiveRun(*LOCAL, big_sample, "--report-dir", tmp_path / "report", cwd=tmp_path)
+    run = LiveRun(*LOCAL, sample_factory(scale=LONG_MONGO_LOAD), "--report-dir", tmp_path / "report", cwd=tmp_path)
     try:
         run.wait_for("restore_mongodb: loading")
         run.signal(signal.SIGTERM)
