@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -551,20 +552,156 @@ class _Unpacker(tarfile.TarFile):
     """tarfile reading a :class:`_TarFeed`, minus what a drill does not need.
 
     Ownership is not restored (data_filter has cleared it anyway, so chown would change
-    nothing), and file data goes from the inflated chunks straight to the file.
-    Modes and mtimes are still set, as ``tar -xzf`` sets them.
+    nothing). Regular files do not come through here: :class:`_FileWriter` writes them.
     """
 
     def chown(self, tarinfo, targetpath, numeric_owner):
         pass
 
-    def makefile(self, tarinfo, targetpath):
-        if tarinfo.sparse is not None:
-            super().makefile(tarinfo, targetpath)
-            return
-        self.fileobj.seek(tarinfo.offset_data)
-        with open(targetpath, "wb") as target:
-            self.fileobj.copy_to(target.write, tarinfo.size)
+
+# Flags for a member's file: it must be new (the guard refuses duplicates) and never a link.
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_END = object()    # a file's last piece has been handed over
+_FILE_ABORT = object()  # the stream failed inside the file: stop writing it
+
+
+class _FileWriter:
+    """Writes the archive's regular files on a few threads while the caller reads the stream on.
+
+    Why: creating and filling files is kernel work that costs as much as reading, checking and
+    inflating the stream, and one thread doing all of it was the archive read's bottleneck.
+    Each file's data is handed to a writer thread in pieces as the stream yields them (small
+    files in one copied piece, big ones as views of the inflated chunks), so the caller moves on
+    to the next header while the file is written. At most ``BUDGET`` bytes are in hand at
+    once, so memory stays flat. :meth:`settle` waits for every file handed over: the caller does
+    so before a link (a hard link needs its whole target) and at the end. A failed write is
+    raised on the caller's thread at its next call, as the writer's thread met it.
+    """
+
+    THREADS = 2
+    BUDGET = 64 * MIB
+    FILE_COST = 64 * 1024  # each file in hand counts this much too, so empty files are bounded as well
+    SMALL = 1 * MIB        # files up to this size are copied out of the stream in one piece
+
+    def __init__(self, feed: _TarFeed, ref: BackupRef, data_filter: Callable[[tarfile.TarInfo], tarfile.TarInfo]):
+        self._feed = feed
+        self._ref = ref
+        self._data_filter = data_filter
+        self._changed = threading.Condition()
+        self._held = 0  # bytes (and FILE_COSTs) handed to writers and not yet written
+        self._failure: BaseException | None = None
+        self._stopped = False
+        self._pool = ThreadPoolExecutor(max_workers=self.THREADS, thread_name_prefix="untar")
+        self._parents: set[str] = set()
+
+    def write(self, member: tarfile.TarInfo, path: str) -> None:
+        """Hand ``member``'s data (the feed is at its header's end) to a writer of the new file ``path``.
+
+        ``member`` has passed the guard; the writer puts it through data_filter before creating the file.
+        """
+        self._raise_failure()
+        parent = os.path.dirname(path)
+        if parent not in self._parents:
+            os.makedirs(parent, exist_ok=True)
+            self._parents.add(parent)
+        self._feed.seek(member.offset_data)
+        pieces: queue.SimpleQueue = queue.SimpleQueue()
+        self._take(self.FILE_COST)
+        last = _FILE_ABORT
+        try:
+            self._pool.submit(self._write_pending, member, path, pieces)
+            if member.size <= self.SMALL:
+                data = self._feed.read(member.size)
+                if len(data) < member.size:
+                    raise tarfile.ReadError("unexpected end of data")
+                self._hand(pieces, data)
+            else:
+                self._feed.copy_to(lambda piece: self._hand(pieces, piece), member.size)
+            last = _FILE_END
+        finally:
+            pieces.put(last)
+
+    def settle(self) -> None:
+        """Wait until every file handed over is written; raise the first write that failed."""
+        with self._changed:
+            while self._held and self._failure is None:
+                self._changed.wait()
+        self._raise_failure()
+
+    def close(self) -> None:
+        """Skip the files not yet begun (the pass failed or was stopped), wait for the others."""
+        self._stopped = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _hand(self, pieces: queue.SimpleQueue, piece: bytes | memoryview) -> None:
+        self._take(len(piece))
+        pieces.put(piece)
+
+    def _take(self, size: int) -> None:
+        with self._changed:
+            while self._held and self._held + size > self.BUDGET and self._failure is None:
+                self._changed.wait()
+            self._raise_failure()
+            self._held += size
+
+    def _give(self, size: int) -> None:
+        with self._changed:
+            self._held -= size
+            self._changed.notify_all()
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._changed:
+            if self._failure is None:
+                self._failure = exc
+            self._changed.notify_all()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _write_pending(self, member: tarfile.TarInfo, path: str, pieces: queue.SimpleQueue) -> None:
+        """On a writer thread: create the file, filter, write its pieces as they come, set mode and mtime.
+
+        data_filter runs here, not on the caller's thread, and just after the (empty) file is
+        created: its realpath then finds the name in the kernel's cache, where a lookup of a name
+        not yet there waits for every create in that folder. Creating first is safe: the guard
+        has judged the path, O_EXCL|O_NOFOLLOW refuse anything already there, and a file
+        data_filter refuses is removed before the failure is raised.
+        """
+        fd = None
+        piece = None
+        try:
+            if not self._stopped and self._failure is None:
+                fd = os.open(path, _CREATE_FLAGS, 0o600)
+                try:
+                    member = self._data_filter(member)
+                except BaseException:
+                    os.close(fd)
+                    fd = None
+                    os.unlink(path)
+                    raise
+            while (piece := pieces.get()) is not _FILE_END and piece is not _FILE_ABORT:
+                try:
+                    if fd is not None:
+                        _write_all(fd, piece)
+                finally:
+                    self._give(len(piece))
+            if fd is not None and piece is _FILE_END:
+                if member.mode is not None:
+                    os.fchmod(fd, member.mode)
+                if member.mtime is not None:
+                    os.utime(fd, (member.mtime, member.mtime))
+        except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
+            failure = _write_failure(member, exc, self._ref) if isinstance(exc, OSError) else None
+            self._fail(exc if failure is None else failure)
+            while piece is not _FILE_END and piece is not _FILE_ABORT:  # let go of the rest
+                piece = pieces.get()
+                if piece is not _FILE_END and piece is not _FILE_ABORT:
+                    self._give(len(piece))
+        finally:
+            if fd is not None:
+                os.close(fd)
+            self._give(self.FILE_COST)
 
 
 class _GpgDecryption:
@@ -749,23 +886,37 @@ def _describe(exc: BaseException) -> str:
 def _unpack(feed: _TarFeed, ref: BackupRef, dest: Path, limits: Limits) -> tuple[int, int]:
     """Judge and write each member in stream order; then insist on the end-of-archive marker."""
     guard = _MemberGuard(ref, limits)
-    tar = _Unpacker(fileobj=feed, mode="r")
-    for member in tar:
-        checked = guard.admit(member)
-        if checked is None:
-            continue
+
+    def data_filter(member: tarfile.TarInfo) -> tarfile.TarInfo:
+        """tarfile's own rules, the second layer behind the guard's."""
         try:
-            filtered = tarfile.data_filter(checked, str(dest))
+            return tarfile.data_filter(member, str(dest))
         except tarfile.FilterError as exc:
             raise guard.unsafe(member, str(exc)) from exc
-        try:
-            tar.extract(filtered, str(dest), filter="fully_trusted")  # data_filter already ran just above
-        except OSError as exc:
-            if exc.errno in HOST_ERRNOS:
-                raise
-            # The archive asked for something this filesystem refuses (name too long, …).
-            raise DrillFailure(f"member {member.name!r} cannot be extracted: {exc.strerror or exc}",
-                               where=str(ref.path), fix=FIX_RECOPY) from exc
+
+    tar = _Unpacker(fileobj=feed, mode="r")
+    files = _FileWriter(feed, ref, data_filter)
+    try:
+        for member in tar:
+            checked = guard.admit(member)
+            if checked is None:
+                continue
+            if checked.isreg() and checked.sparse is None:
+                files.write(checked, os.path.join(dest, checked.name))  # filtered on the writer's thread
+                continue
+            filtered = data_filter(checked)
+            if not filtered.isdir():
+                files.settle()  # a hard link needs its target written; nothing else is pending then
+            try:
+                tar.extract(filtered, str(dest), filter="fully_trusted")  # data_filter already ran just above
+            except OSError as exc:
+                failure = _write_failure(member, exc, ref)
+                if failure is None:
+                    raise
+                raise failure from exc
+        files.settle()
+    finally:
+        files.close()
     # POSIX ends an archive with two zero blocks; every tar writer in use (GNU, bsdtar, Python) does.
     marker = feed.bytes_at(tar.offset, 2 * BLOCK)
     if marker.count(0) != len(marker):
@@ -774,6 +925,17 @@ def _unpack(feed: _TarFeed, ref: BackupRef, dest: Path, limits: Limits) -> tuple
         raise _Corrupt(f"tar data ends at byte {feed.position} without its end-of-archive marker")
     guard.check_links(dest)
     return guard.members, guard.total
+
+
+def _write_failure(member: tarfile.TarInfo, exc: OSError, ref: BackupRef) -> DrillFailure | None:
+    """A failed write as the archive's fault (a failed drill), or None: the machine's, raised as it is."""
+    if exc.errno in HOST_ERRNOS:
+        return None
+    # The archive asked for something this filesystem refuses (name too long, …).
+    failure = DrillFailure(f"member {member.name!r} cannot be extracted: {exc.strerror or exc}",
+                           where=str(ref.path), fix=FIX_RECOPY)
+    failure.__cause__ = exc
+    return failure
 
 
 class _MemberGuard:

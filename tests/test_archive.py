@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from grimoire_drill import archive as archive_module
 from grimoire_drill.archive import (
     Limits,
     extract,
@@ -447,12 +448,65 @@ def test_files_larger_than_the_read_chunks_come_out_whole(workspace):
     assert calls[0][0] > 0 and calls[-1][0] == archive.stat().st_size
 
 
+def test_many_files_keep_their_data_modes_and_mtimes(workspace):
+    """Files are written on writer threads: each must still come out whole, with its own mode and
+    mtime, in whatever order the writers finish; a hard link after them finds its target written."""
+    members = [dir_member(NAME)]
+    expected: dict[str, tuple[bytes, int, int]] = {}
+    for number in range(300):
+        data = os.urandom(number * 37 % 9_000) if number % 7 else b""  # some empty
+        info, _ = file_member(f"{NAME}/uploads/recipes/{number:03d}.jpg", data)
+        info.mode = (0o755, 0o600, 0o644)[number % 3]
+        info.mtime = 1_700_000_000 + number
+        members.append((info, data))
+        expected[info.name] = (data, info.mode, info.mtime)
+    big = os.urandom(3 * 1024 * 1024 + 11)  # larger than a writer's one-piece copy
+    members.append(file_member(f"{NAME}/postgresql/database.backup", big))
+    link, _ = link_member(f"{NAME}/uploads/same.jpg", f"{NAME}/uploads/recipes/299.jpg", tarfile.LNKTYPE)
+    link.mode, link.mtime = expected[link.linkname][1:]  # a hard link's mode and mtime are its target's
+    members.append((link, None))
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", members)
+
+    result = extract(locate(archive), workspace["dest"])
+
+    for name, (data, mode, mtime) in expected.items():
+        written = (workspace["dest"] / name).stat()
+        assert (workspace["dest"] / name).read_bytes() == data, name
+        assert (written.st_mode & 0o777, int(written.st_mtime)) == (mode, mtime), name
+    assert (result.root / "postgresql" / "database.backup").read_bytes() == big
+    assert (result.root / "uploads" / "same.jpg").read_bytes() == expected[f"{NAME}/uploads/recipes/299.jpg"][0]
+    assert _reader_threads() == []
+
+
+def test_an_interrupt_mid_extraction_stops_every_thread_and_closes_every_file(workspace, monkeypatch):
+    """Ctrl-C lands while files are being written: it propagates as it is, and the reader and
+    writer threads are gone, with no file left open, when extract returns."""
+    monkeypatch.setattr(archive_module, "PROGRESS_INTERVAL_SECONDS", 0)  # a callback per chunk read
+    members = [dir_member(NAME)] + [file_member(f"{NAME}/uploads/{number}.bin", os.urandom(200_000))
+                                    for number in range(60)]
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", members)
+    fds_before = _open_fds()
+
+    def interrupt(done: int, total: int) -> None:
+        if done > total // 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract(locate(archive), workspace["dest"], progress=interrupt)
+
+    assert _reader_threads() == []
+    assert _open_fds() == fds_before
+    assert 0 < len(list((workspace["dest"] / NAME / "uploads").iterdir())) < 60
+
+
 def _open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
 def _reader_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name in ("gunzip", "gpg-feed")]
+    """The archive pass's own threads: the reader, gpg's feeder and the file writers."""
+    return [thread for thread in threading.enumerate()
+            if thread.name in ("gunzip", "gpg-feed") or thread.name.startswith("untar")]
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "gpg"])
