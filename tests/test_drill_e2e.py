@@ -39,6 +39,7 @@ def test_clean_backup_passes_with_the_right_counts(sample_factory, run_cli, tmp_
     phases = {p["name"]: p for p in summary["phases"]}
     mongo, pg = phases["restore_mongodb"]["detail"], phases["restore_postgresql"]["detail"]
     assert mongo["documents"] == sum(summary["counts"]["mongodb"].values()) and mongo["documents_per_s"] > 0
+    assert mongo["parallel_collections"] == 1  # the in-process store: one GIL, so one collection at a time
     assert pg["rows"] == sum(summary["counts"]["postgresql"].values()) and pg["rows_per_s"] > 0
     # engines start while the archive is read: the time line records when each phase began
     assert phases["start"]["started_s"] < phases["archive"]["started_s"] + phases["archive"]["seconds"]
