@@ -478,6 +478,44 @@ def test_many_files_keep_their_data_modes_and_mtimes(workspace):
     assert _reader_threads() == []
 
 
+def test_file_modes_are_made_safe_by_tarfiles_own_rules(workspace):
+    """The writers apply data_filter's mode rules (no setuid, no group/other write, owner rw)."""
+    modes = (0o4777, 0o2755, 0o666, 0o444, 0o700, 0o640, 0o111)
+    members = [dir_member(NAME)]
+    for mode in modes:
+        info, data = file_member(f"{NAME}/{mode:o}.bin", b"x")
+        info.mode = mode
+        members.append((info, data))
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", members)
+
+    extract(locate(archive), workspace["dest"])
+
+    for info, _ in members[1:]:
+        wanted = tarfile.data_filter(info, str(workspace["dest"])).mode
+        assert (workspace["dest"] / info.name).stat().st_mode & 0o7777 == wanted, oct(info.mode)
+
+
+def test_the_second_layer_refuses_a_file_the_kernel_put_outside(workspace):
+    """Behind the guard (which refuses any path through a link), a writer asks the kernel where
+    the file it created really is; a folder swapped for a link to elsewhere is caught there."""
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    dest = workspace["dest"]
+    (dest / NAME).symlink_to(workspace["outside"], target_is_directory=True)
+    member, _ = file_member(f"{NAME}/planted.txt", b"")
+
+    def unsafe(member, reason):
+        return DrillFailure(f"unsafe member {member.name!r}: {reason}")
+
+    writer = archive_module._FileWriter(None, locate(archive), dest, lambda m: tarfile.data_filter(m, str(dest)), unsafe)
+    fd = os.open(dest / member.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with pytest.raises(DrillFailure, match="not at .*planted.txt"):
+            writer._second_layer(member, fd)
+    finally:
+        os.close(fd)
+        writer.close()
+
+
 def test_an_interrupt_mid_extraction_stops_every_thread_and_closes_every_file(workspace, monkeypatch):
     """Ctrl-C lands while files are being written: it propagates as it is, and the reader and
     writer threads are gone, with no file left open, when extract returns."""
