@@ -39,6 +39,7 @@ from pathlib import Path
 from zlib_ng import zlib_ng
 
 from grimoire_drill.errors import DrillFailure, HarnessError
+from grimoire_drill.limits import Limits
 
 GIB = 1024**3
 MIB = 1024**2
@@ -72,22 +73,6 @@ class BackupRef:
     taken_at: datetime
     kind: str
     size_bytes: int
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Ceilings that turn a decompression bomb or a runaway archive into a clear failure.
-
-    ``max_ratio`` compares the bytes the archive declares against the size of the file on
-    disk; below ``ratio_floor_bytes`` of content the ratio is not judged, so tiny archives of
-    repetitive test data are not called bombs.
-    """
-
-    max_member_bytes: int = 64 * GIB
-    max_total_bytes: int = 256 * GIB
-    max_ratio: float = 200.0
-    max_members: int = 2_000_000
-    ratio_floor_bytes: int = 1 * MIB
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import HarnessError
+from .limits import Limits, limits_from_table
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Expectations:
     counted_tables: tuple[str, ...]
     uploads_prefix: str
     source: str
+    limits: Limits = Limits()
 
     @property
     def unique_indexes(self) -> tuple[ExpectedIndex, ...]:
@@ -74,6 +76,7 @@ def load_expectations(path: Path | None = None) -> Expectations:
             extensions=tuple(pg.get("extensions", ())), counted_tables=tuple(pg.get("counted_tables", ())),
             uploads_prefix=data.get("uploads", {}).get("url_prefix", "/uploads/"),
             source=str(source),
+            limits=limits_from_table(data.get("limits"), str(source)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise HarnessError(f"expectations file lacks or mistypes {exc}", where=str(source),

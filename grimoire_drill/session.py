@@ -238,6 +238,7 @@ class DrillSession:
             ref = self.located()
             self.say(f"archive: verifying and extracting {ref.path.name}")
             result = archive.extract(ref, self.temp_dir / "backup", passphrase=self.config.read_passphrase(),
+                                     limits=self.expectations.limits,
                                      progress=self._byte_progress)
             return result
         try:

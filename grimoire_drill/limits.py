@@ -1,0 +1,69 @@
+"""Every ceiling a backup could make the drill spend past: one frozen value, one table.
+
+Why one place: a backup is untrusted input, so each resource it can make us use (bytes,
+members, header sizes, line lengths, nesting, time) has a named limit. The name is what a
+message quotes ("over the limits.max_line_chars of 65536") and what an operator sets in the
+``[limits]`` table of ``expectations.toml`` when a real backup needs more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+GIB = 1024**3
+MIB = 1024**2
+KIB = 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Ceilings that turn a bomb or a runaway backup into a clear failure naming the limit.
+
+    ``max_ratio`` compares the bytes the archive declares against the size of the file on
+    disk; below ``ratio_floor_bytes`` of content the ratio is not judged, so tiny archives of
+    repetitive test data are not called bombs.
+    """
+
+    # archive
+    max_member_bytes: int = 64 * GIB
+    max_total_bytes: int = 256 * GIB
+    max_ratio: float = 200.0
+    max_members: int = 2_000_000
+    ratio_floor_bytes: int = 1 * MIB
+    max_header_bytes: int = 64 * KIB           # one GNU long-name/long-link or PAX extended header
+    max_trailing_bytes: int = 16 * MIB         # inflated bytes after the tar end-of-archive
+    # text read from the backup (backup_info.txt, metadata, JSON exports)
+    max_line_chars: int = 64 * KIB
+    max_text_file_bytes: int = 16 * MIB        # backup_info.txt, one .metadata.json
+    # BSON
+    max_bson_depth: int = 100                  # MongoDB's own limit for stored documents
+    max_document_bytes: int = 16 * MIB + 16 * KIB  # BSON's 16 MiB, plus mongodump's slack
+    # what outputs quote
+    max_quoted_chars: int = 300
+    # the whole run
+    run_timeout_s: float = 6 * 3600.0
+
+    def name(self, field: str) -> str:
+        """How messages name a limit: ``limits.<field> (<value>)``, the key in expectations.toml."""
+        return f"limits.{field} ({getattr(self, field):,})"
+
+
+def limits_from_table(table: Mapping[str, Any] | None, where: str) -> Limits:
+    """The ``[limits]`` table of expectations.toml over the defaults; unknown keys are refused."""
+    from .errors import HarnessError
+
+    if not table:
+        return Limits()
+    known = {f.name: f for f in fields(Limits)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise HarnessError(f"unknown limit {key!r} in [limits]", where=where,
+                               fix=f"use one of {', '.join(sorted(known))}")
+        kind = float if known[key].type in ("float", float) else int
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise HarnessError(f"limit {key} must be a positive number, not {value!r}", where=where,
+                               fix="give a number greater than 0")
+        values[key] = kind(value)
+    return Limits(**values)
