@@ -26,7 +26,9 @@ import pytest
 from bson import json_util
 from PIL import Image
 
-from grimoire_drill import sample, sample_data
+from grimoire_drill import sample
+from grimoire_drill.sample import data as sample_data
+from grimoire_drill.sample import photos, schema_sql
 from grimoire_drill.engines.local_postgres import LocalPostgres, find_bindir
 from grimoire_drill.sample import DEFECTS, SampleWriter, write_generations, write_sample
 
@@ -154,7 +156,7 @@ def test_plain_sql_dump_is_the_same_database(clean_tree):
     assert text.startswith("--\n-- PostgreSQL database dump")
     for table in EXPECTATIONS["postgresql"]["tables"]:
         assert f"CREATE TABLE public.{table} (" in text
-    assert re.search(rf"COPY public.alembic_version \(version_num\) FROM stdin;\n{sample_data.ALEMBIC_HEAD}\n", text)
+    assert re.search(rf"COPY public.alembic_version \(version_num\) FROM stdin;\n{schema_sql.ALEMBIC_HEAD}\n", text)
 
 
 def test_custom_dump_restores_and_mirrors_mongodb(clean_tree, restore_pg):
@@ -162,7 +164,7 @@ def test_custom_dump_restores_and_mirrors_mongodb(clean_tree, restore_pg):
     assert done.ok, done.stderr
     recipes = _bson_docs(clean_tree / "mongodb" / "legrimoire" / "recipes.bson")
     with psycopg.connect(restore_pg.conninfo("clean")) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(sample_data.ALEMBIC_HEAD,)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(schema_sql.ALEMBIC_HEAD,)]
         assert conn.execute("SELECT count(*) FROM recipes").fetchone()[0] == len(recipes)
         assert conn.execute("SELECT code FROM grocery_stores ORDER BY code").fetchall() == [("iga",), ("metro",)]
         for table in EXPECTATIONS["postgresql"]["tables"]:
@@ -262,7 +264,7 @@ def test_every_recipe_image_exists_and_decodes(clean_tree):
 
 @pytest.mark.parametrize("fmt", ["jpg", "png"])
 def test_uploads_sharing_a_pooled_picture_differ_and_both_decode(fmt):
-    pool = sample_data.PhotoPool(0, size=1)          # one picture: every upload shows it
+    pool = photos.PhotoPool(0, size=1)          # one picture: every upload shows it
     first, second = pool.photo("recipe", 0, fmt), pool.photo("recipe", 1, fmt)
     assert first != second
     pixels = []
@@ -279,14 +281,14 @@ def test_uploads_sharing_a_pooled_picture_differ_and_both_decode(fmt):
 
 
 def test_upload_bytes_are_a_function_of_seed_kind_and_index():
-    pool = sample_data.PhotoPool(3)
+    pool = photos.PhotoPool(3)
     asked = [(kind, index, fmt) for kind in ("recipe", "other") for index in range(70) for fmt in ("jpg", "png")]
     made = {key: pool.photo(*key) for key in asked}
-    again = sample_data.PhotoPool(3)
+    again = photos.PhotoPool(3)
     assert all(again.photo(*key) == made[key] for key in reversed(asked))
     assert len(set(made.values())) == len(asked)
-    assert sample_data.photo_bytes(3, "other", 5, "png") == made[("other", 5, "png")]
-    assert sample_data.photo_bytes(4, "recipe", 0, "jpg") != made[("recipe", 0, "jpg")]
+    assert photos.photo_bytes(3, "other", 5, "png") == made[("other", 5, "png")]
+    assert photos.photo_bytes(4, "recipe", 0, "jpg") != made[("recipe", 0, "jpg")]
 
 
 # --- options ---------------------------------------------------------------------------------------------
@@ -493,4 +495,4 @@ def test_defect_is_really_there(name, writer, restore_pg, tmp_path):
 def test_every_defect_is_described():
     assert len(DEFECTS) >= 19
     assert all(description and "\n" not in description for description in DEFECTS.values())
-    assert set(sample._DEFECTS) == set(DEFECTS)
+    assert set(sample.CATALOGUE) == set(DEFECTS)
