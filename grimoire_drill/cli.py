@@ -38,7 +38,7 @@ def _on_sigterm(signum, frame) -> None:
 
 def drills_dir() -> Path:
     """The packaged drill (works from a checkout and from an installed wheel)."""
-    return Path(str(resources.files("drills")))
+    return Path(str(resources.files("grimoire_drill.drills")))
 
 
 class Printer:

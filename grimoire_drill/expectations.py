@@ -42,7 +42,6 @@ class Expectations:
     extensions: tuple[str, ...]
     counted_tables: tuple[str, ...]
     uploads_prefix: str
-    source: str
     limits: Limits = Limits()
 
     @property
@@ -51,7 +50,7 @@ class Expectations:
 
 
 def packaged_path() -> Path:
-    return Path(str(resources.files("drills").joinpath("expectations.toml")))
+    return Path(str(resources.files("grimoire_drill.drills").joinpath("expectations.toml")))
 
 
 def load_expectations(path: Path | None = None) -> Expectations:
@@ -75,7 +74,6 @@ def load_expectations(path: Path | None = None) -> Expectations:
             pg_database=pg["database"], pg_user=pg["user"], tables=tuple(pg["tables"]),
             extensions=tuple(pg.get("extensions", ())), counted_tables=tuple(pg.get("counted_tables", ())),
             uploads_prefix=data.get("uploads", {}).get("url_prefix", "/uploads/"),
-            source=str(source),
             limits=limits_from_table(data.get("limits"), str(source)),
         )
     except (KeyError, TypeError, ValueError) as exc:

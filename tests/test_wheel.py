@@ -27,9 +27,11 @@ def unpacked_wheel(tmp_path_factory) -> Path:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         archive.extractall(target)
-    for needed in ("drills/expectations.toml", "drills/test_mongodb.py", "drills/conftest.py",
+    for needed in ("grimoire_drill/drills/expectations.toml", "grimoire_drill/drills/test_mongodb.py",
+                   "grimoire_drill/drills/conftest.py",
                    "grimoire_drill/schemas/summary.schema.json", "grimoire_drill/plugin.py"):
         assert needed in names, f"{needed} missing from {wheel.name}"
+    assert not any(name.startswith("drills/") for name in names), "the wheel must not add a generic top-level drills package"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = (target / entry_points).read_text()
     assert "grimoire-drill = grimoire_drill.cli:console_main" in text and "[pytest11]" in text
@@ -38,7 +40,7 @@ def unpacked_wheel(tmp_path_factory) -> Path:
 
 def test_a_drill_runs_from_the_wheel_not_the_checkout(unpacked_wheel, sample_factory, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(unpacked_wheel), TESTCONTAINERS_RYUK_DISABLED="true")
-    where = subprocess.run([sys.executable, "-c", "import drills, grimoire_drill; print(drills.__file__)"],
+    where = subprocess.run([sys.executable, "-c", "import grimoire_drill.drills as d; print(d.__file__)"],
                            capture_output=True, text=True, env=env, cwd=tmp_path)
     assert where.stdout.strip().startswith(str(unpacked_wheel)), where.stdout + where.stderr
     done = subprocess.run([sys.executable, "-m", "grimoire_drill.cli", "run", "--mongo-engine", "simulated",
