@@ -60,7 +60,6 @@ RSS_EVERY_S = 1.0
 GROWTH_MIN_PHASE_S = 1.0
 MB = 10**6
 ARCHIVE_PAIRS = 4   # extra (tar, archive read) pairs: cheap next to a drill, and they steady a 5 % target
-SKIP_DATABASES = ("admin", "config", "local")   # the drill's expectations.toml skips these too
 
 # Issue 7's targets: name -> (limit, what is compared).
 TARGETS = {
@@ -258,9 +257,12 @@ def sample_for(writer, scale: int, samples: Path) -> tuple[Path, float | None]:
 
 
 def backup_time(archive: Path) -> datetime:
-    stamp = re.search(r"backup_(\d{8}_\d{6})", archive.name)
-    assert stamp is not None, archive
-    return datetime.strptime(stamp.group(1), "%Y%m%d_%H%M%S").replace(tzinfo=timezone.utc)
+    """When the backup was taken, read from its name exactly as the drill reads it."""
+    from grimoire_drill.archive import parse_backup_name
+
+    parsed = parse_backup_name(archive.name)
+    assert parsed is not None, archive
+    return parsed[1]
 
 
 # --- (c) tar alone, (b) the bare procedure, (a) the drill --------------------------------------------------------
@@ -283,12 +285,15 @@ def load_mongo_bare(mongodb_dir: Path) -> dict[str, Any]:
     import mongomock
     from bson import json_util
 
+    from grimoire_drill.expectations import load_expectations
+
+    skip = set(load_expectations().skip_databases)   # the databases the drill skips, skipped here too
     rss_before = _vm_rss()
     client = mongomock.MongoClient()
     documents = 0
     started = time.perf_counter()
     collections = []
-    for db_dir in sorted(p for p in mongodb_dir.iterdir() if p.is_dir() and p.name not in SKIP_DATABASES):
+    for db_dir in sorted(p for p in mongodb_dir.iterdir() if p.is_dir() and p.name not in skip):
         for data in sorted(db_dir.glob("*.bson")):
             collection = client[db_dir.name][data.name.removesuffix(".bson")]
             collections.append((collection, db_dir / data.name.replace(".bson", ".metadata.json")))
