@@ -17,6 +17,7 @@ demo: $(STAMP)
 	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/grimoire-drill demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	TESTCONTAINERS_RYUK_DISABLED=true $(BIN)/python -m pytest tests -q -ra
 
 bench: $(STAMP)
