@@ -18,6 +18,7 @@ from typing import Any, Callable
 import pytest
 
 from . import archive
+from .child_env import settle_platform_probe
 from .config import OPTIONS, DrillConfig, Option, build_config
 from .engines.base import new_run_id
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
@@ -280,6 +281,14 @@ def find_run(config: pytest.Config) -> DrillRun | None:
         if isinstance(plugin, DrillRun):
             return plugin
     return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Before any plugin configures: settle what pytest-metadata would spawn ``uname`` for."""
+    if find_run(config) is not None or config.getoption("drill_backups") is not None \
+            or config.getini("grimoire_drill_backups"):
+        settle_platform_probe()
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -38,6 +38,7 @@ import psycopg
 from bson import SON, json_util
 
 from . import sample_data as data
+from .child_env import child_env
 from .engines.base import new_run_id
 from .engines.local_postgres import LocalPostgres
 from .errors import HarnessError
@@ -496,11 +497,12 @@ def _encrypt(archive: Path, passphrase: str) -> Path:
             [gpg, "--batch", "--quiet", "--no-tty", "--homedir", str(home), "--pinentry-mode", "loopback",
              "--passphrase-fd", str(read_fd), "--symmetric", "--cipher-algo", "AES256",
              "--output", str(target), str(archive)],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, pass_fds=(read_fd,))
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, pass_fds=(read_fd,),
+            env=child_env())
     finally:
         os.close(read_fd)
         subprocess.run([shutil.which("gpgconf") or "gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
-                       capture_output=True, check=False)
+                       capture_output=True, check=False, env=child_env())
         shutil.rmtree(home, ignore_errors=True)
     if done.returncode != 0:
         reason = done.stderr.replace(passphrase, "***").strip().splitlines()

@@ -128,14 +128,20 @@ def test_an_existing_scratch_name_is_refused_and_left_alone(staging):
         staging.pg.drop_database(taken)
 
 
-def test_tools_get_the_password_from_the_environment_not_argv(staging):
-    with ExternalPostgres(run_id=new_run_id(), dsn=staging.dsn) as ext:
+def test_tools_get_the_password_from_a_password_file_not_argv_or_environment(staging):
+    run_id = new_run_id()
+    with ExternalPostgres(run_id=run_id, dsn=staging.dsn) as ext:
         name = ext.create_database(ext.database_name(PRODUCTION))
         result = ext.run_tool("psql", ["-d", name, "--no-password", "-At", "-c", "SELECT current_user"], {})
+        env_dump = ext.run_tool("psql", ["-d", name, "--no-password", "-At", "-c", r"\! env"], {})
     assert result.ok and result.stdout.strip() == "staging", result.stderr
     for secret in staging.secrets():
         assert not any(secret in arg for arg in result.argv)
+        assert secret not in env_dump.stdout, "the password reached the tool's environment"
     assert not any("staging" in arg or str(staging.pg.port) in arg for arg in result.argv)
+    assert "PGPASSFILE=" in env_dump.stdout and f"GRIMOIRE_DRILL_RUN_ID={run_id}" in env_dump.stdout
+    passfile = Path(next(line for line in env_dump.stdout.splitlines() if line.startswith("PGPASSFILE=")).split("=", 1)[1])
+    assert not passfile.exists() and not passfile.parent.exists(), "the password file outlived the tool"
 
 
 def test_errors_and_descriptions_never_show_the_password(staging):
