@@ -19,7 +19,7 @@ import pytest
 
 from . import archive
 from .child_env import settle_platform_probe
-from .config import OPTIONS, DrillConfig, Option, build_config
+from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config
 from .engines.base import new_run_id
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
 from .expectations import Expectations, load_expectations
@@ -30,12 +30,17 @@ PLUGIN_NAME = "grimoire_drill_run"
 DEFAULT_REPORTS = Path("reports")
 
 
+def drill_flag(option: Option) -> str:
+    """``--drill-<name>``: the pytest spelling of an option."""
+    return "--drill-" + option.name.replace("_", "-")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grimoire-drill", "restore drill of Le Grimoire backups")
     for option in OPTIONS:
         if option.name == "passphrase":
             continue  # environment only: a passphrase never travels on a command line
-        flag = "--drill-" + option.name.replace("_", "-")
+        flag = drill_flag(option)
         if option.flag:
             group.addoption(flag, action="store_true", default=None, dest=f"drill_{option.name}", help=option.help)
         else:
@@ -53,6 +58,9 @@ def config_from_pytest(pyconfig: pytest.Config) -> DrillConfig:
         if value is None or option.flag:
             return value
         return option.parse(value) if isinstance(value, str) else value
+    for warning in argv_secret_warnings(lambda option: pyconfig.getoption(f"drill_{option.name}") is not None,
+                                        drill_flag):
+        print(f"grimoire-drill: warning: {warning}", file=sys.stderr)
     return build_config(lookup)
 
 
