@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import html
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -291,12 +292,26 @@ def find_run(config: pytest.Config) -> DrillRun | None:
     return None
 
 
+def _drill_requested(config: pytest.Config) -> bool:
+    """A drill runs in this session: the CLI registered one, or --drill-backups / the ini asks for one."""
+    return (find_run(config) is not None or config.getoption("drill_backups") is not None
+            or bool(config.getini("grimoire_drill_backups")))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """Before any plugin configures: settle what pytest-metadata would spawn ``uname`` for."""
-    if find_run(config) is not None or config.getoption("drill_backups") is not None \
-            or config.getini("grimoire_drill_backups"):
+    if _drill_requested(config):
         settle_platform_probe()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict, config: pytest.Config) -> None:
+    """pytest-metadata copies CI variables (GIT_URL, JENKINS_URL, ...) into report.html, and such
+    URLs can carry credentials: no value of our environment goes into a drill's report."""
+    if _drill_requested(config):
+        for key in [key for key in metadata if key in os.environ]:
+            del metadata[key]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -5,7 +5,8 @@ a token canary (each value carrying a random marker). The tests then read what t
 shows of real children (``/proc/<pid>/environ`` and ``cmdline``): a started PostgreSQL's
 postmaster and its workers, psql and pg_restore run by the engine, gpg while it decrypts, the
 export-counting child, a docker container, and every process of a whole drill. None may hold
-a planted value; each carries the run tags the janitor needs.
+a planted value; each carries the run tags the janitor needs. The whole drill's reports may not
+hold one either (pytest-metadata would copy CI variables such as GIT_URL into report.html).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ PLANTED = {
     "GRIMOIRE_DRILL_PASSPHRASE": PASSPHRASE,
     "GRIMOIRE_DRILL_POSTGRES_DSN_UNUSED": f"postgresql://u:dsn-{MARK}@h/x",
     "LC_SMUGGLED": f"lc-{MARK}",
+    "GIT_URL": f"https://ci:{MARK}@git.example/grimoire.git",  # pytest-metadata would put it in report.html
 }
 NEEDLES = [MARK]  # every planted value carries it
 
@@ -223,5 +225,9 @@ def test_drill_with_secrets_in_its_environment_passes_and_no_child_holds_them(sa
     assert drill.returncode == 0, stdout[-2000:] + stderr[-3000:]
     assert json.loads((report / "summary.json").read_text())["outcome"] == "passed"
     assert not watch.leaks, f"planted secrets reached {watch.leaks}"
+    reports = [path for path in report.rglob("*") if path.is_file()]
+    assert {"report.html", "summary.json", "junit.xml", "drill.prom"} <= {path.name for path in reports}
+    assert not [path.name for path in reports if MARK in path.read_text(errors="replace")]
+    assert MARK not in stdout + stderr
     assert "postgres" in watch.children.values(), f"the server was not seen: {watch.children}"
     assert not processes_holding(NEEDLES, set()), "a process of the drill outlived it"
