@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import errno
 import json
 import os
 import secrets
@@ -86,6 +87,23 @@ def _wait_for(find, what: str):
     pytest.fail(f"{what} never showed up")
 
 
+def _open_for_writing(fifo: Path, reader: threading.Thread):
+    """The FIFO's write end, once its reader (a child of ``reader``'s work) has opened it; fails if
+    ``reader`` ends first rather than blocking forever."""
+    def attempt():
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            if not reader.is_alive():
+                pytest.fail(f"nobody opened {fifo.name} for reading")
+            return None
+    fd = _wait_for(attempt, f"a reader of {fifo.name}")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "wb")
+
+
 # -- the function ---------------------------------------------------------------------------------
 
 def test_child_env_is_an_allow_list_plus_the_extras():
@@ -144,7 +162,7 @@ def test_postgres_server_and_its_tools_get_none_of_the_callers_secrets(planted, 
         worker.start()
         restore = _wait_for(lambda: _run_processes(run_id, "pg_restore"), "pg_restore")[0]
         assert_clean_child(restore, run_id)
-        with open(fifo, "wb"):
+        with _open_for_writing(fifo, worker):
             pass  # an empty dump: pg_restore ends (with an error)
         worker.join()
         assert not results[-1].ok
@@ -167,7 +185,7 @@ def test_gpg_decrypting_gets_the_passphrase_only_through_its_pipe(planted, sampl
 
     worker = threading.Thread(target=extract)
     worker.start()
-    with open(fifo, "wb") as feed:  # gpg starts once the archive is open; it waits for our bytes
+    with _open_for_writing(fifo, worker) as feed:  # gpg starts once the archive is open; it waits for our bytes
         gpg = _wait_for(lambda: _run_processes(run_id, "gpg"), "gpg")[0]
         assert_clean_child(gpg, run_id)
         assert PASSPHRASE.encode() not in Path(f"/proc/{gpg}/cmdline").read_bytes()
