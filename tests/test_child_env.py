@@ -116,18 +116,25 @@ def test_child_env_is_an_allow_list_plus_the_extras():
     assert child_env({"LC_ALL": "C"}, environ=caller)["LC_ALL"] == "C"  # an extra wins over ours
 
 
+INHERITING = {"system", "popen", "execv", "execvp", "execl", "execlp", "spawnv", "spawnvp", "spawnl", "spawnlp",
+              "posix_spawn", "posix_spawnp", "create_subprocess_exec", "create_subprocess_shell"}
+
+
 def test_every_child_process_in_the_package_is_given_an_environment():
-    """A subprocess call without ``env=`` would inherit the drill's whole environment."""
+    """A subprocess call without ``env=`` (or os.system and friends) inherits the drill's whole environment."""
     package = Path(__file__).resolve().parent.parent / "grimoire_drill"
     missing = []
     for path in package.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in {"run", "Popen", "call", "check_call", "check_output"}
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "subprocess"
-                    and not any(keyword.arg == "env" for keyword in node.keywords)):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            spawns = (node.func.attr in {"run", "Popen", "call", "check_call", "check_output"}
+                      and isinstance(node.func.value, ast.Name) and node.func.value.id == "subprocess")
+            inherits = (node.func.attr in INHERITING and isinstance(node.func.value, ast.Name)
+                        and node.func.value.id in {"os", "asyncio"})
+            if (spawns and not any(keyword.arg == "env" for keyword in node.keywords)) or inherits:
                 missing.append(f"{path.relative_to(package)}:{node.lineno}")
-    assert not missing, f"subprocess calls without env=: {missing}"
+    assert not missing, f"child processes started without an explicit environment: {missing}"
 
 
 # -- real children --------------------------------------------------------------------------------
