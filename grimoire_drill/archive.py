@@ -38,6 +38,7 @@ from pathlib import Path
 
 from zlib_ng import zlib_ng
 
+from grimoire_drill.child_env import child_env
 from grimoire_drill.errors import DrillFailure, HarnessError
 from grimoire_drill.limits import Limits
 
@@ -180,6 +181,7 @@ def extract(
     passphrase: str | None = None,
     limits: Limits = Limits(),
     progress: Progress | None = None,
+    run_tags: dict[str, str] | None = None,
 ) -> Extracted:
     """Hash, decrypt, check and unpack ``ref`` into ``dest`` in one read of the file.
 
@@ -187,6 +189,7 @@ def extract(
     tree digest (see :func:`tree_digest`), ``bytes_extracted`` the bytes of its files.
     For archives, ``dest`` may hold a partial tree when this raises.
     ``progress(bytes_read, total_size)`` is called from the caller's thread, at most twice a second.
+    ``run_tags`` (``engines.base.run_env``) go into gpg's environment, so a janitor can find it.
     """
     if ref.kind == "dir":
         return _verify_folder(ref, progress)
@@ -196,7 +199,7 @@ def extract(
             where=str(ref.path),
             fix="pass --passphrase-file FILE or set GRIMOIRE_DRILL_PASSPHRASE",
         )
-    return _extract_archive(ref, Path(dest), passphrase, limits, progress)
+    return _extract_archive(ref, Path(dest), passphrase, limits, progress, run_tags or {})
 
 
 def tree_digest(root: Path, progress: Progress | None = None) -> tuple[str, int, int]:
@@ -724,10 +727,12 @@ class _GpgDecryption:
     """``gpg --decrypt`` as a pipe stage: a thread feeds it the (hashed) archive, we read plaintext.
 
     The passphrase goes through its own pipe (``--passphrase-fd``), never argv or the
-    environment; gpg runs with a throwaway home and ``--no-autostart`` so no agent is left behind.
+    environment (gpg's is ``child_env``: none of ours, so not GRIMOIRE_DRILL_PASSPHRASE either);
+    gpg runs with a throwaway home and ``--no-autostart`` so no agent is left behind.
     """
 
-    def __init__(self, source: _HashingReader, passphrase: str, archive: Path, scratch: Path):
+    def __init__(self, source: _HashingReader, passphrase: str, archive: Path, scratch: Path,
+                 run_tags: dict[str, str]):
         gpg = shutil.which("gpg")
         if gpg is None:
             raise HarnessError("gpg is not installed, so the encrypted archive cannot be read",
@@ -748,7 +753,8 @@ class _GpgDecryption:
                 "--passphrase-fd", str(read_fd), "--decrypt"]
         try:
             self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=self._stderr, pass_fds=(read_fd,))
+                                          stderr=self._stderr, pass_fds=(read_fd,),
+                                          env=child_env(run_tags))
         except OSError as exc:
             self._stderr.close()
             shutil.rmtree(self._home, ignore_errors=True)
@@ -829,7 +835,7 @@ HOST_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROF
 
 
 def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits: Limits,
-                     progress: Progress | None) -> Extracted:
+                     progress: Progress | None, run_tags: dict[str, str]) -> Extracted:
     started = time.monotonic()
     root = dest / ref.name
     try:
@@ -852,7 +858,7 @@ def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits:
     try:
         if ref.kind == "tar.gz.gpg":
             assert passphrase is not None
-            gpg = _GpgDecryption(source, passphrase, ref.path, dest)
+            gpg = _GpgDecryption(source, passphrase, ref.path, dest, run_tags)
             inflater = _Inflater(gpg.stdout.read)  # gpg's feeder thread does the hashing
         else:
             inflater = _Inflater(source.read)

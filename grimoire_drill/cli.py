@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import OPTIONS, OPTIONS_BY_NAME, Option, build_config
+from .config import OPTIONS, OPTIONS_BY_NAME, Option, argv_secret_warnings, build_config
 from .errors import GrimoireDrillError, HarnessError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -98,11 +98,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
+    """The run's DrillConfig; warns (stderr) about each secret typed on the command line."""
     def lookup(option: Option) -> Any:
         value = getattr(args, option.name, None)
         if value is None or option.flag or not isinstance(value, str):
             return value
         return option.parse(value)
+    for warning in argv_secret_warnings(lambda option: getattr(args, option.name, None) is not None):
+        print(f"grimoire-drill: warning: {warning}", file=sys.stderr)
     return build_config(lookup)
 
 

@@ -32,6 +32,7 @@ class Option:
     choices: tuple[str, ...] | None = None
     secret: bool = False
     flag: bool = False
+    file: str | None = None  # the option naming a file that holds this (secret) value instead
 
     @property
     def cli(self) -> str:
@@ -69,9 +70,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("mongo_engine", "engine for MongoDB only (overrides --engine)", choices=ENGINE_KINDS),
     Option("postgres_engine", "engine for PostgreSQL only (overrides --engine)", choices=ENGINE_KINDS),
     Option("require_real", "fail with exit 2 rather than simulate a database", _parse_bool, False, flag=True),
-    Option("mongo_uri", "external MongoDB: restore into a scratch db <db>_drill_<run id>, dropped afterwards",
-           secret=True),
-    Option("postgres_dsn", "external PostgreSQL: restore into a scratch database, dropped afterwards", secret=True),
+    Option("mongo_uri", "external MongoDB: restore into a scratch db <db>_drill_<run id>, dropped afterwards "
+           "(prefer --mongo-uri-file or env GRIMOIRE_DRILL_MONGO_URI: argv is visible in ps)",
+           secret=True, file="mongo_uri_file"),
+    Option("mongo_uri_file", "file holding the --mongo-uri (read once, whitespace stripped)", Path),
+    Option("postgres_dsn", "external PostgreSQL: restore into a scratch database, dropped afterwards "
+           "(prefer --postgres-dsn-file or env GRIMOIRE_DRILL_POSTGRES_DSN: argv is visible in ps)",
+           secret=True, file="postgres_dsn_file"),
+    Option("postgres_dsn_file", "file holding the --postgres-dsn (read once, whitespace stripped)", Path),
     Option("mongo_image", "MongoDB image for the docker engine", default="mongo:7.0"),
     Option("postgres_image", "PostgreSQL image for the docker engine", default="postgres:15-alpine"),
     Option("report_dir", "where outputs go (default reports/<backup id>/)", Path),
@@ -103,7 +109,9 @@ class DrillConfig:
     postgres_engine: str | None = None
     require_real: bool = False
     mongo_uri: str | None = field(default=None, repr=False)
+    mongo_uri_file: Path | None = None
     postgres_dsn: str | None = field(default=None, repr=False)
+    postgres_dsn_file: Path | None = None
     mongo_image: str = "mongo:7.0"
     postgres_image: str = "postgres:15-alpine"
     report_dir: Path | None = None
@@ -147,10 +155,11 @@ class DrillConfig:
             if kind not in ENGINE_KINDS:
                 raise HarnessError(f"unknown engine {kind!r} for {name}", fix=f"use one of {', '.join(ENGINE_KINDS)}")
         if self.mongo_kind == "external" and not self.mongo_uri:
-            raise HarnessError("--mongo-engine external needs --mongo-uri", fix="pass --mongo-uri or env GRIMOIRE_DRILL_MONGO_URI")
+            raise HarnessError("--mongo-engine external needs --mongo-uri",
+                               fix="pass --mongo-uri-file FILE or env GRIMOIRE_DRILL_MONGO_URI")
         if self.postgres_kind == "external" and not self.postgres_dsn:
             raise HarnessError("--postgres-engine external needs --postgres-dsn",
-                               fix="pass --postgres-dsn or env GRIMOIRE_DRILL_POSTGRES_DSN")
+                               fix="pass --postgres-dsn-file FILE or env GRIMOIRE_DRILL_POSTGRES_DSN")
         if self.postgres_kind == "simulated":
             raise HarnessError("there is no simulated PostgreSQL: the drill always restores into a real server",
                                fix="use --postgres-engine auto|docker|local|external")
@@ -167,6 +176,37 @@ def _parsed(option: Option, get: Callable[[Option], Any], source: str) -> Any:
         raise HarnessError(f"{source}: invalid value ({exc})", fix=option.help) from None
 
 
+def _secret_from_file(option: Option, given: str | None, path: Path) -> str:
+    """The secret held in ``path`` (read once, stripped); refused when also given directly."""
+    file_option = OPTIONS_BY_NAME[option.file]
+    if given is not None:
+        raise HarnessError(f"both {option.cli} (or {option.env}) and {file_option.cli} are set",
+                           where=str(path), fix=f"give the {option.name.replace('_', ' ')} one way only")
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise HarnessError(f"cannot read the {file_option.cli} file: {exc.strerror or exc}", where=str(path),
+                           fix="check the path and its permissions") from None
+    except UnicodeDecodeError:
+        raise HarnessError(f"the {file_option.cli} file is not UTF-8 text", where=str(path),
+                           fix=f"write the {option.name.replace('_', ' ')} alone in it, as one line") from None
+    if not value:
+        raise HarnessError(f"the {file_option.cli} file is empty", where=str(path),
+                           fix=f"write the {option.name.replace('_', ' ')} in it, as one line")
+    return value
+
+
+def argv_secret_warnings(on_command_line: Callable[[Option], bool],
+                         flag: Callable[[Option], str] = lambda option: option.cli) -> list[str]:
+    """One warning per secret that was typed as an argument: argv is shown by ps to every user.
+
+    ``flag`` spells an option as the caller's command line does (``--drill-postgres-dsn`` in pytest).
+    """
+    return [f"{flag(option)} on the command line is visible in ps to every user of this host; "
+            f"use {flag(OPTIONS_BY_NAME[option.file])} or {option.env}"
+            for option in OPTIONS if option.secret and option.file is not None and on_command_line(option)]
+
+
 def build_config(lookup: Callable[[Option], Any], environ: dict[str, str] | None = None) -> DrillConfig:
     """Resolve every option: ``lookup`` gives the flag/ini value (None when unset), then env, then default."""
     env = os.environ if environ is None else environ
@@ -178,5 +218,8 @@ def build_config(lookup: Callable[[Option], Any], environ: dict[str, str] | None
         if value is None:
             value = option.default
         values[option.name] = value
+    for option in OPTIONS:
+        if option.file is not None and values[option.file] is not None:
+            values[option.name] = _secret_from_file(option, values[option.name], values[option.file])
     known = {f.name for f in fields(DrillConfig)}
     return DrillConfig(**{k: v for k, v in values.items() if k in known}).check()

@@ -6,7 +6,8 @@ total are counted in place when asked: starting an interpreter costs more than i
 
 The child is ``python -m grimoire_drill.export_counts FILE...``. It prints one JSON line per
 file, ``{"file", "count"}`` or ``{"file", "what", "where", "fix"}`` (the DrillFailure it
-raised), and carries the run's tags in its environment so a janitor can tell whose it is.
+raised), and carries the run's tags in its environment so a janitor can tell whose it is;
+nothing else of the drill's environment (``child_env``): it parses backup content.
 """
 
 from __future__ import annotations
@@ -18,10 +19,19 @@ import sys
 from pathlib import Path
 
 from .dump import count_export
-from .engines.base import run_env, tool_env
+from .child_env import child_env
+from .engines.base import run_env
 from .errors import DrillFailure
 
 SMALL_BYTES = 16 * 1024 * 1024
+
+
+def _python_path() -> dict[str, str]:
+    """PYTHONPATH for the child: this package's parent first (a checkout run without installing
+    still finds ``grimoire_drill``), then the caller's own entries (where its dependencies are)."""
+    entries = [str(Path(__file__).resolve().parent.parent)]
+    entries += [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    return {"PYTHONPATH": os.pathsep.join(dict.fromkeys(entries))}
 
 
 class ExportCounts:
@@ -40,7 +50,7 @@ class ExportCounts:
             self._child = subprocess.Popen(
                 [sys.executable, "-m", "grimoire_drill.export_counts", *map(str, self._paths)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env=tool_env(run_env(self._run_id)))
+                env=child_env({**run_env(self._run_id), **_python_path()}))
         return self
 
     def count(self, path: Path) -> int:

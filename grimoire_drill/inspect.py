@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from . import archive
+from .child_env import child_env
 from .dump import count_bson, count_export, pg_dump_format, scan_mongodump
 from .engines.local_postgres import find_client_bindir
 from .errors import DrillFailure
@@ -16,7 +17,8 @@ def pg_table_of_contents(dump: Path) -> list[str]:
     bindir = find_client_bindir()
     if bindir is None:
         return ["(pg_restore not available on this machine)"]
-    done = subprocess.run([str(bindir / "pg_restore"), "-l", str(dump)], capture_output=True, text=True, check=False)
+    done = subprocess.run([str(bindir / "pg_restore"), "-l", str(dump)], capture_output=True, text=True, check=False,
+                          env=child_env())
     if done.returncode != 0:
         raise DrillFailure(f"pg_restore cannot read the table of contents: {done.stderr.strip().splitlines()[-1:]}",
                            where=str(dump), fix="the dump is truncated or corrupt: re-run the backup")

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import IO, Iterable
 
+from .child_env import child_env
 from .engines.local_postgres import find_client_bindir
 
 COPY_START = re.compile(r'^COPY (?:"?(\w+)"?\.)?"?(\w+)"? .*FROM stdin;$')
@@ -44,7 +45,8 @@ def source_row_counts(dump: Path) -> dict[str, int] | None:
     if bindir is None:
         return None
     with subprocess.Popen([str(bindir / "pg_restore"), "--data-only", "-f", "-", str(dump)],
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, errors="replace") as proc:
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, errors="replace",
+                          env=child_env()) as proc:
         stream: IO[str] = proc.stdout  # type: ignore[assignment]
         counts = count_copy_rows(stream)
     return counts if proc.returncode == 0 else None

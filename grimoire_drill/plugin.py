@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import html
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -18,7 +19,8 @@ from typing import Any, Callable
 import pytest
 
 from . import archive
-from .config import OPTIONS, DrillConfig, Option, build_config
+from .child_env import settle_platform_probe
+from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config
 from .engines.base import new_run_id
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
 from .expectations import Expectations, load_expectations
@@ -29,12 +31,17 @@ PLUGIN_NAME = "grimoire_drill_run"
 DEFAULT_REPORTS = Path("reports")
 
 
+def drill_flag(option: Option) -> str:
+    """``--drill-<name>``: the pytest spelling of an option."""
+    return "--drill-" + option.name.replace("_", "-")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grimoire-drill", "restore drill of Le Grimoire backups")
     for option in OPTIONS:
         if option.name == "passphrase":
             continue  # environment only: a passphrase never travels on a command line
-        flag = "--drill-" + option.name.replace("_", "-")
+        flag = drill_flag(option)
         if option.flag:
             group.addoption(flag, action="store_true", default=None, dest=f"drill_{option.name}", help=option.help)
         else:
@@ -52,6 +59,9 @@ def config_from_pytest(pyconfig: pytest.Config) -> DrillConfig:
         if value is None or option.flag:
             return value
         return option.parse(value) if isinstance(value, str) else value
+    for warning in argv_secret_warnings(lambda option: pyconfig.getoption(f"drill_{option.name}") is not None,
+                                        drill_flag):
+        print(f"grimoire-drill: warning: {warning}", file=sys.stderr)
     return build_config(lookup)
 
 
@@ -280,6 +290,28 @@ def find_run(config: pytest.Config) -> DrillRun | None:
         if isinstance(plugin, DrillRun):
             return plugin
     return None
+
+
+def _drill_requested(config: pytest.Config) -> bool:
+    """A drill runs in this session: the CLI registered one, or --drill-backups / the ini asks for one."""
+    return (find_run(config) is not None or config.getoption("drill_backups") is not None
+            or bool(config.getini("grimoire_drill_backups")))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Before any plugin configures: settle what pytest-metadata would spawn ``uname`` for."""
+    if _drill_requested(config):
+        settle_platform_probe()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict, config: pytest.Config) -> None:
+    """pytest-metadata copies CI variables (GIT_URL, JENKINS_URL, ...) into report.html, and such
+    URLs can carry credentials: no value of our environment goes into a drill's report."""
+    if _drill_requested(config):
+        for key in [key for key in metadata if key in os.environ]:
+            del metadata[key]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -25,7 +25,7 @@ from psycopg import sql
 from . import archive
 from .config import DrillConfig
 from .dump import CollectionDump, count_bson, scan_mongodump
-from .engines.base import OWNER_FILE, owner_tag
+from .engines.base import OWNER_FILE, owner_tag, run_env
 from .engines.selection import Choice, build_mongo, build_postgres, choose_mongo, choose_postgres
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
 from .expectations import Expectations
@@ -239,7 +239,7 @@ class DrillSession:
             self.say(f"archive: verifying and extracting {ref.path.name}")
             result = archive.extract(ref, self.temp_dir / "backup", passphrase=self.config.read_passphrase(),
                                      limits=self.expectations.limits,
-                                     progress=self._byte_progress)
+                                     progress=self._byte_progress, run_tags=run_env(self.run_id))
             return result
         try:
             return self._stage("extract", extract, "archive")

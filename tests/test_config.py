@@ -90,3 +90,77 @@ def test_plain_pytest_without_a_backup_is_a_usage_error(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 4, done.stdout + done.stderr
     assert "--drill-backups" in done.stdout + done.stderr
+
+
+# -- secrets from files, and the warning for secrets typed as arguments ----------------------------
+
+def test_dsn_and_uri_files_are_read_once_and_stripped(tmp_path):
+    dsn, uri = tmp_path / "dsn", tmp_path / "uri"
+    dsn.write_text("  postgresql://u:hunter2@db/x\n\n")
+    uri.write_text("mongodb://u:s3cret@mongo/x\r\n")
+    config = build_config(_flags(postgres_dsn_file=dsn), {"GRIMOIRE_DRILL_MONGO_URI_FILE": str(uri)})
+    assert config.postgres_dsn == "postgresql://u:hunter2@db/x"
+    assert config.mongo_uri == "mongodb://u:s3cret@mongo/x"
+    assert "hunter2" not in repr(config) and "s3cret" not in repr(config)
+
+
+@pytest.mark.parametrize("content, message", [(None, "cannot read the --postgres-dsn-file file"),
+                                              ("  \n", "the --postgres-dsn-file file is empty"),
+                                              (b"\xff\xfe", "not UTF-8")])
+def test_a_dsn_file_that_cannot_be_used_is_one_harness_error_naming_it(tmp_path, content, message):
+    path = tmp_path / "dsn"
+    if isinstance(content, str):
+        path.write_text(content)
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(HarnessError, match=message) as caught:
+        build_config(_flags(postgres_dsn_file=path), {})
+    line = caught.value.line()
+    assert str(path) in line and "fix:" in line and "\n" not in line
+
+
+def test_a_dsn_given_twice_is_refused(tmp_path):
+    path = tmp_path / "dsn"
+    path.write_text("postgresql://u:p@db/x")
+    with pytest.raises(HarnessError, match="both --postgres-dsn .* and --postgres-dsn-file"):
+        build_config(_flags(postgres_dsn_file=path), {"GRIMOIRE_DRILL_POSTGRES_DSN": "postgresql://u:q@db/x"})
+
+
+def test_secrets_typed_as_arguments_get_a_warning_naming_the_safe_ways():
+    from grimoire_drill.config import argv_secret_warnings
+
+    given = {"postgres_dsn", "mongo_uri", "postgres_dsn_file", "passphrase_file"}
+    warnings = argv_secret_warnings(lambda option: option.name in given)
+    assert warnings == [
+        "--mongo-uri on the command line is visible in ps to every user of this host; "
+        "use --mongo-uri-file or GRIMOIRE_DRILL_MONGO_URI",
+        "--postgres-dsn on the command line is visible in ps to every user of this host; "
+        "use --postgres-dsn-file or GRIMOIRE_DRILL_POSTGRES_DSN",
+    ]
+    assert argv_secret_warnings(lambda option: option.name.endswith("_file")) == []
+
+
+def test_cli_warns_about_a_dsn_argument_and_names_an_unreadable_dsn_file(run_cli, tmp_path):
+    missing = tmp_path / "no-such-dsn"
+    unreadable = run_cli("run", "--postgres-dsn-file", missing, tmp_path)
+    assert unreadable.returncode == 2, unreadable.output
+    assert "cannot read the --postgres-dsn-file file" in unreadable.stderr and str(missing) in unreadable.stderr
+    typed = run_cli("run", "--postgres-engine", "external", "--postgres-dsn", "postgresql://u:hunter2@127.0.0.1:1/x",
+                    tmp_path / "no-backups")
+    assert ("--postgres-dsn on the command line is visible in ps to every user of this host; "
+            "use --postgres-dsn-file or GRIMOIRE_DRILL_POSTGRES_DSN") in typed.stderr
+    assert "hunter2" not in typed.output
+
+
+def test_plain_pytest_warns_about_a_dsn_argument_too(tmp_path):
+    import subprocess
+    import sys
+
+    drills = Path(__file__).resolve().parent.parent / "drills"
+    done = subprocess.run([sys.executable, "-m", "pytest", str(drills), "-q", "-p", "no:cacheprovider",
+                           "--drill-backups", str(tmp_path / "none"), "--drill-postgres-engine", "external",
+                           "--drill-postgres-dsn", "postgresql://u:hunter2@127.0.0.1:1/x",
+                           "--drill-report-dir", str(tmp_path / "r")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert ("--drill-postgres-dsn on the command line is visible in ps to every user of this host; "
+            "use --drill-postgres-dsn-file or GRIMOIRE_DRILL_POSTGRES_DSN") in done.stderr, done.stdout + done.stderr

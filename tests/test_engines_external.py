@@ -128,14 +128,20 @@ def test_an_existing_scratch_name_is_refused_and_left_alone(staging):
         staging.pg.drop_database(taken)
 
 
-def test_tools_get_the_password_from_the_environment_not_argv(staging):
-    with ExternalPostgres(run_id=new_run_id(), dsn=staging.dsn) as ext:
+def test_tools_get_the_password_from_a_password_file_not_argv_or_environment(staging):
+    run_id = new_run_id()
+    with ExternalPostgres(run_id=run_id, dsn=staging.dsn) as ext:
         name = ext.create_database(ext.database_name(PRODUCTION))
         result = ext.run_tool("psql", ["-d", name, "--no-password", "-At", "-c", "SELECT current_user"], {})
+        env_dump = ext.run_tool("psql", ["-d", name, "--no-password", "-At", "-c", r"\! env"], {})
     assert result.ok and result.stdout.strip() == "staging", result.stderr
     for secret in staging.secrets():
         assert not any(secret in arg for arg in result.argv)
+        assert secret not in env_dump.stdout, "the password reached the tool's environment"
     assert not any("staging" in arg or str(staging.pg.port) in arg for arg in result.argv)
+    assert "PGPASSFILE=" in env_dump.stdout and f"GRIMOIRE_DRILL_RUN_ID={run_id}" in env_dump.stdout
+    passfile = Path(next(line for line in env_dump.stdout.splitlines() if line.startswith("PGPASSFILE=")).split("=", 1)[1])
+    assert not passfile.exists() and not passfile.parent.exists(), "the password file outlived the tool"
 
 
 def test_errors_and_descriptions_never_show_the_password(staging):
@@ -163,24 +169,48 @@ def _report_texts(report: Path) -> dict[str, str]:
     return {path.name: path.read_text(errors="replace") for path in report.rglob("*") if path.is_file()}
 
 
-@pytest.mark.parametrize("via", ["flag", "environment"])
+ARGV_WARNING = ("--postgres-dsn on the command line is visible in ps to every user of this host; "
+                "use --postgres-dsn-file or GRIMOIRE_DRILL_POSTGRES_DSN")
+
+
+@pytest.mark.parametrize("via", ["flag", "environment", "file", "file from environment"])
 def test_cli_drill_on_an_external_server_passes_and_never_shows_the_password(
-        staging, sample_factory, run_cli, tmp_path, via):
+        staging, sample_factory, tmp_path, via):
+    """Through the real CLI; meanwhile no process but the drill itself may hold the password."""
+    import subprocess
+    import sys
+
+    from engine_traces import LeakWatch
+
     before = staging.databases()
     report = tmp_path / "report"
-    args = ["run", "--mongo-engine", "simulated", "--postgres-engine", "external", sample_factory(),
-            "--report-dir", report]
-    env = {}
+    args = ["run", "--mongo-engine", "simulated", "--postgres-engine", "external", str(sample_factory()),
+            "--report-dir", str(report)]
+    env = {**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    dsn_file = tmp_path / "dsn"
+    dsn_file.write_text(f"  {staging.dsn}\n")
+    dsn_file.chmod(0o600)
     if via == "flag":
         args += ["--postgres-dsn", staging.dsn]
-    else:
+    elif via == "environment":
         env["GRIMOIRE_DRILL_POSTGRES_DSN"] = staging.dsn
-    result = run_cli(*args, env=env)
-    assert result.returncode == 0, result.output
+    elif via == "file":
+        args += ["--postgres-dsn-file", str(dsn_file)]
+    else:
+        env["GRIMOIRE_DRILL_POSTGRES_DSN_FILE"] = str(dsn_file)
+    watch = LeakWatch(staging.secrets())
+    with subprocess.Popen([sys.executable, "-m", "grimoire_drill.cli", *args], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as drill:
+        watch.watch(drill.pid)
+        stdout, stderr = drill.communicate(timeout=600)
+    watch.stop()
+    assert drill.returncode == 0, stdout[-2000:] + stderr[-3000:]
+    assert not watch.leaks, f"the password reached {watch.leaks}"
+    assert (ARGV_WARNING in stderr) == (via == "flag"), stderr[-2000:]
     summary = json.loads((report / "summary.json").read_text())
     engine = summary["engines"]["postgresql"]
     assert engine["kind"] == "external" and engine["version"].startswith("15")
-    texts = {"stdout": result.stdout, "stderr": result.stderr, **_report_texts(report)}
+    texts = {"stdout": stdout, "stderr": stderr, **_report_texts(report)}
     assert {"report.html", "summary.json", "junit.xml", "drill.prom"} <= set(texts)
     for where, text in texts.items():
         for secret in staging.secrets():

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..child_env import child_env
 from ..errors import HarnessError
 
 RUN_LABEL = "grimoire-drill.run"
@@ -169,11 +170,13 @@ def make_run_dir(run_id: str, what: str, parent: Path | None = None) -> Path:
     return path
 
 
-def tool_env(extra: dict[str, str]) -> dict[str, str]:
-    """Environment for a host tool: secrets travel here, never in argv."""
-    env = dict(os.environ)
-    env.update(extra)
-    return env
+def tool_env(extra: dict[str, str], *, home: bool = False) -> dict[str, str]:
+    """Environment for a host tool: ``child_env`` (an allow-list of ours) plus ``extra``.
+
+    What a tool needs beyond PATH and the locale (the run tags, PGCONNECT_TIMEOUT) is named
+    in ``extra``; nothing of the caller's own environment (PG*, DSNs, tokens) reaches it.
+    """
+    return child_env(extra, home=home)
 
 
 class ToolProcesses:

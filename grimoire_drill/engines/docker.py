@@ -551,6 +551,8 @@ class _DockerEngine:
 
     # -- per engine ----------------------------------------------------------------------
     def _environment(self) -> dict[str, str]:
+        """The container's whole environment (besides the image's own ENV): only what its entrypoint
+        needs to set the server up. Nothing of the drill's environment is copied in."""
         raise NotImplementedError
 
     def _probe(self) -> None:

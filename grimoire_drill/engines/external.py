@@ -2,12 +2,17 @@
 
 The scratch database is ``<db>_drill_<run id>``: created for the run (refused if it already
 exists), dropped afterwards. Nothing else on the server is read, written or dropped.
-Credentials stay inside client objects and tool environments; they never reach argv or output.
+Credentials stay inside client objects; they never reach argv, output or a child's environment
+(a PostgreSQL tool reads the password from a 0600 password file that lives while it runs).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import psycopg
 import pymongo
@@ -16,7 +21,7 @@ from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from ..errors import HarnessError
-from .base import EngineInfo, ToolProcesses, ToolResult, run_env, tool_env
+from .base import EngineInfo, ToolProcesses, ToolResult, make_run_dir, run_env, tool_env
 from .local_postgres import find_client_bindir
 
 CONNECT_TIMEOUT_MS = 15_000
@@ -218,19 +223,46 @@ class ExternalPostgres:
         return f"postgresql://{auth}@{params.get('host', 'localhost')}:{params.get('port', '5432')}/{dbname}"
 
     def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None) -> ToolResult:
-        """Host client tools; connection parameters travel as PG* environment variables, not argv."""
+        """Host client tools; connection parameters travel as PG* environment variables, not argv,
+        and the password in a password file (PGPASSFILE), not PGPASSWORD: a process's environment
+        is copied into every child it starts and shown by ``ps e`` to its user."""
         self._require_open()
         if self.bindir is None:
             raise HarnessError(f"{tool} not found", fix="install postgresql-client-15")
         env = {_LIBPQ_ENV[key]: str(value) for key, value in self._params.items() if key in _LIBPQ_ENV}
         argv = [str(self.bindir / tool)] + [arg.format(**{k: str(v) for k, v in files.items()}) for arg in args]
-        return self._tools.run(argv, tool_env({**run_env(self.run_id), **env}), timeout)
+        with _password_file(self.run_id, self._params.get("password")) as passfile:
+            if passfile is not None:
+                env["PGPASSFILE"] = str(passfile)
+            # HOME: ~/.pgpass, ~/.pg_service.conf and ~/.postgresql/ certificates, as for our own connection
+            return self._tools.run(argv, tool_env({**run_env(self.run_id), **env}, home=True), timeout)
+
+
+@contextmanager
+def _password_file(run_id: str, password: str | None) -> Iterator[Path | None]:
+    """A libpq password file (``*:*:*:*:password``, mode 0600 in a 0700 run dir) for one tool run."""
+    if not password:
+        yield None
+        return
+    if "\n" in password or "\r" in password:
+        raise HarnessError("the --postgres-dsn password holds a line break, which libpq tools cannot be given",
+                           fix="use a password without line breaks for the drill's login")
+    folder = make_run_dir(run_id, "pgpass")
+    try:
+        path = folder / "pgpass"
+        escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"*:*:*:*:{escaped}\n")
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # libpq connection keywords a tool takes from its environment instead of argv (libpq-envars)
 _LIBPQ_ENV = {
-    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
-    "passfile": "PGPASSFILE", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY", "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS",
-    "application_name": "PGAPPNAME", "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "user": "PGUSER", "passfile": "PGPASSFILE",
+    "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
+    "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS", "application_name": "PGAPPNAME",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
 }

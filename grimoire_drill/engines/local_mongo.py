@@ -161,5 +161,5 @@ class LocalMongo(StartStop):
         return ToolResult(result.argv, result.returncode, result.stdout, tail(result.stderr, 40))
 
     def _tool_version(self, tool: str) -> str:
-        done = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False)
+        done = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False, env=tool_env({}))
         return done.stdout.strip().splitlines()[0] if done.stdout.strip() else "unknown"

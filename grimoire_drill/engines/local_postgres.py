@@ -52,7 +52,7 @@ def find_pg_bindir(*tools: str, search_path: bool = False) -> Path | None:
     candidates: list[str] = []
     pg_config = shutil.which("pg_config")
     if pg_config:
-        done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False, env=tool_env({}))
         if done.returncode == 0:
             candidates.append(done.stdout.strip())
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
@@ -293,5 +293,6 @@ class LocalPostgres(StartStop):
             return conn.execute("SHOW server_version").fetchone()[0]
 
     def _tool_version(self, tool: str) -> str:
-        done = subprocess.run([str(self.bindir / tool), "--version"], capture_output=True, text=True, check=False)
+        done = subprocess.run([str(self.bindir / tool), "--version"], capture_output=True, text=True, check=False,
+                              env=tool_env({}))
         return done.stdout.strip()

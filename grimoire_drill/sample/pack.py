@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from ..child_env import child_env
 from ..errors import HarnessError
 from .job import ARCHIVE_OWNER
 
@@ -57,11 +58,12 @@ def encrypt(archive: Path, passphrase: str) -> Path:
             [gpg, "--batch", "--quiet", "--no-tty", "--homedir", str(home), "--pinentry-mode", "loopback",
              "--passphrase-fd", str(read_fd), "--symmetric", "--cipher-algo", "AES256",
              "--output", str(target), str(archive)],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, pass_fds=(read_fd,))
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, pass_fds=(read_fd,),
+            env=child_env())
     finally:
         os.close(read_fd)
         subprocess.run([shutil.which("gpgconf") or "gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
-                       capture_output=True, check=False)
+                       capture_output=True, check=False, env=child_env())
         shutil.rmtree(home, ignore_errors=True)
     if done.returncode != 0:
         reason = done.stderr.replace(passphrase, "***").strip().splitlines()
