@@ -25,6 +25,7 @@ from grimoire_drill.archive import (
     read_backup_info,
     tree_digest,
 )
+from grimoire_drill.archive_writer import FileWriter
 from grimoire_drill.errors import DrillFailure, HarnessError
 
 NAME = "backup_20261124_020000"
@@ -341,21 +342,31 @@ def test_a_name_the_filesystem_refuses_fails_naming_the_member(workspace):
     long_name = f"{NAME}/{'a' * 300}.jpg"
     archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz",
                             [dir_member(NAME), file_member(long_name, b"x")])
-    with pytest.raises(DrillFailure, match=f"member '{long_name}' cannot be extracted: File name too long"):
+    with pytest.raises(DrillFailure, match="File name too long: a name component of 304 bytes") as caught:
         extract(locate(archive), workspace["dest"])
+    assert f"unsafe member '{long_name[:200]}" in str(caught.value)  # named, clipped to limits.max_quoted_chars
+    assert long_name not in str(caught.value)
+    assert list((workspace["dest"] / NAME).iterdir()) == []
 
 
 @pytest.mark.parametrize(("limits", "reason"), [
-    (Limits(max_member_bytes=10_000), "over the 10000-byte limit"),
-    (Limits(max_total_bytes=20_000), "expands past 20000 bytes"),
-    (Limits(max_members=3), "more than 3 members"),
-    (Limits(max_ratio=0.5, ratio_floor_bytes=0), "decompression bomb"),
+    (Limits(max_member_bytes=10_000), r"over limits\.max_member_bytes \(10,000\) for one file"),
+    (Limits(max_total_bytes=20_000), r"expands past limits\.max_total_bytes \(20,000\)"),
+    (Limits(max_members=3), r"more than limits\.max_members \(3\) members"),
 ])
 def test_limits_fail_naming_the_member(limits, reason, workspace):
     archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
     with pytest.raises(DrillFailure, match=reason) as caught:
         extract(locate(archive), workspace["dest"], limits=limits)
     assert "unsafe member 'backup_20261124_020000/" in str(caught.value)
+
+
+def test_the_inflate_ratio_counts_the_whole_stream(workspace):
+    """Judged on the inflated stream as it comes (headers and all), not only on declared sizes."""
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", good_members())
+    with pytest.raises(DrillFailure, match=r"decompression bomb: .* over limits\.max_ratio \(0\.5\)") as caught:
+        extract(locate(archive), workspace["dest"], limits=Limits(max_ratio=0.5, ratio_floor_bytes=1))
+    assert "raise max_ratio in [limits]" in str(caught.value)
 
 
 @pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.999])
@@ -506,7 +517,7 @@ def test_the_second_layer_refuses_a_file_the_kernel_put_outside(workspace):
     def unsafe(member, reason):
         return DrillFailure(f"unsafe member {member.name!r}: {reason}")
 
-    writer = archive_module._FileWriter(None, locate(archive), dest, lambda m: tarfile.data_filter(m, str(dest)), unsafe)
+    writer = FileWriter(None, archive, Limits(), dest, lambda m: tarfile.data_filter(m, str(dest)), unsafe)
     fd = os.open(dest / member.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with pytest.raises(DrillFailure, match="not at .*planted.txt"):
