@@ -149,8 +149,8 @@ def _pax_records(data: bytes, offset: int, bounds: HeaderBounds) -> list[tuple[b
             raise tarfile.InvalidHeaderError("invalid PAX record")
         records.append((data[space + 1: equals], data[equals + 1: end - 1]))
         if len(records) > bounds.limits.max_pax_records:
-            raise bounds.refuse(offset, f"a PAX header of more than {bounds.limits.name('max_pax_records')}",
-                                fix_limit("max_pax_records"))
+            raise bounds.refuse(offset, f"more than {bounds.limits.max_pax_records:,} records in one PAX "
+                                f"header, over {bounds.limits.name('max_pax_records')}", fix_limit("max_pax_records"))
         pos = end
     return records
 

@@ -61,6 +61,14 @@ class Outcome:
         return self.value
 
 
+def _links_to_upload(entry: os.DirEntry, top: str) -> bool:
+    """A symlink to a regular file inside uploads/; a loop (``a -> b``, ``b -> a``) or a dangling link is not."""
+    try:
+        return entry.is_file() and os.path.realpath(entry.path, strict=True).startswith(top)
+    except OSError:
+        return False
+
+
 def _wait_noticing_signals(futures: list[Future]) -> None:
     """Wait for the restore threads in short slices, then raise what they raised.
 
@@ -286,7 +294,7 @@ class DrillSession:
                             pending.append((name + "/", entry.path))
                         elif entry.is_file(follow_symlinks=False):
                             found.add(name)
-                        elif entry.is_file() and os.path.realpath(entry.path).startswith(top):
+                        elif _links_to_upload(entry, top):
                             found.add(name)  # a link to another upload is that upload
             return frozenset(found)
         return self._stage("upload_files", walk)
