@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from grimoire_drill.archive import extract, find_backups, locate, tree_digest
 from grimoire_drill.errors import DrillFailure
 from grimoire_drill.limits import Limits
+from test_defects_e2e import open_area  # noqa: F401 - the fixture: work dirs PostgreSQL's user can reach
 from test_archive import (
     BACKUP_INFO,
     NAME,
@@ -475,3 +476,52 @@ def test_any_member_names_extract_inside_dest_or_fail_as_a_drill_failure(raw, tm
             assert os.path.realpath(os.path.join(folder, entry)).startswith(inside), entry
     shutil.rmtree(area)
 
+
+
+# --------------------------------------------------------------------------- through the CLI
+
+
+@pytest.mark.slow
+def test_a_header_bomb_run_through_the_cli_fails_and_still_writes_every_output(tmp_path):
+    from test_defects_e2e import drill, fresh_name
+
+    top = fresh_name()
+    archive = tmp_path / f"{top}.tar.gz"
+    start = _members_only(tar_bytes([dir_member(top), file_member(f"{top}/backup_info.txt", BACKUP_INFO.encode())]))
+    archive.write_bytes(gzip.compress(start + header("././@LongLink", tarfile.GNUTYPE_LONGNAME, HUGE)
+                                      + padded(b"a" * 700) + END))
+
+    result = drill(archive, tmp_path / "work")
+
+    assert result.returncode == 1, result.output
+    for output in ("summary.json", "report.html", "junit.xml", "drill.prom"):
+        assert (result.report / output).is_file(), output
+    message = result.checks("failed")["archive.readable"]
+    assert "over limits.max_header_bytes (65,536)" in message and str(archive) in message
+    assert "limits.max_header_bytes" in result.stdout and "Traceback" not in result.output
+    assert list(result.temp.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_odd_names_and_link_loops_in_uploads_pass_the_drill(sample_factory, open_area, tmp_path):
+    """Every later walk (uploads count, the report) meets names that are not UTF-8 and links that loop."""
+    from test_defects_e2e import drill, open_dir, repack
+
+    def edit(root: Path) -> None:
+        uploads = root / "uploads"
+        (uploads / os.fsdecode(b"caf\xe9 \x1b[31m.jpg")).write_bytes(b"odd name")
+        (uploads / "loop-a").symlink_to("loop-b")
+        (uploads / "loop-b").symlink_to("loop-a")
+        (uploads / "up").symlink_to("..")
+
+    (tmp_path / "in").mkdir()
+    archive = repack(sample_factory(), tmp_path / "in", edit)
+
+    result = drill(archive, open_dir(open_area, "odd-names"))
+
+    assert result.returncode == 0, result.output
+    summary = result.summary()
+    assert summary["outcome"] == "passed"
+    (uploads,) = [c for c in summary["checks"] if c["id"] == "consistency.uploads"]
+    assert uploads["status"] == "passed"
+    assert (result.report / "report.html").is_file()
