@@ -202,8 +202,10 @@ class MemberGuard:
         self._top = top
         self._archive_bytes = max(archive_bytes, 1)
         self._dest_bytes = len(os.fsencode(os.path.realpath(dest))) + 1
-        # path -> "parent" (made for a member below it), "dir", "file" or "link"
-        self._seen: dict[str, str] = {}
+        # One node per path component: name -> [kind, children]; kind is "parent" (made for a
+        # member below it), "dir", "file" or "link". A tree, so memory grows with the names, not
+        # with the square of their depth (as a set of every prefix would).
+        self._tree: dict[str, list] = {}
         self._symlinks: list[str] = []
         self.members = 0
         self.total = 0
@@ -234,17 +236,15 @@ class MemberGuard:
             raise self.unsafe(member, self._outside_reason(parts[0]))
         if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
             raise self.unsafe(member, "device, fifo or other special file")
+        if len(parts) > limits.max_path_depth:
+            raise self.unsafe(member, f"{len(parts):,} folders deep, over {limits.name('max_path_depth')}",
+                              fix_limit("max_path_depth"))
         path = "/".join(parts)
         self._check_numbers(member)
         self._check_size(member)
-        for depth in range(1, len(parts)):
-            parent = self._seen.get("/".join(parts[:depth]), "parent")
-            if parent == "link":
-                raise self.unsafe(member, f"path goes through the symlink {quoted('/'.join(parts[:depth]), limits)}")
-            if parent == "file":
-                raise self.unsafe(member, f"path goes through the file {quoted('/'.join(parts[:depth]), limits)}")
-        earlier = self._seen.get(path)
-        if earlier is not None and not (earlier == "parent" and member.isdir()):
+        siblings = self._parents_of(member, parts)
+        earlier = siblings.get(parts[-1])
+        if earlier is not None and not (earlier[0] == "parent" and member.isdir()):
             raise self.unsafe(member, "appears twice in the archive (names compared once normalised: "
                               "'a/./b' and 'a/b/' are 'a/b')")
         changes: dict[str, str] = {"name": path}
@@ -252,18 +252,42 @@ class MemberGuard:
             changes["linkname"] = self._symlink_target(member, parts)
         elif member.islnk():
             changes["linkname"] = self._hardlink_target(member)
-        for depth in range(1, len(parts)):
-            self._seen.setdefault("/".join(parts[:depth]), "parent")
         kind = "dir" if member.isdir() else "link" if member.issym() else "file"
-        self._seen[path] = kind
+        if earlier is not None:
+            earlier[0] = kind
+        else:
+            siblings[parts[-1]] = [kind, {} if kind == "dir" else None]
         if kind == "link":
             self._symlinks.append(path)
         if all(getattr(member, key) == value for key, value in changes.items()):
             return member  # already normal, as tar writes it: no copy per member
         return member.replace(**changes, deep=False)
 
+    def _parents_of(self, member: tarfile.TarInfo, parts: list[str]) -> dict[str, list]:
+        """The children of the member's folder, making its folders known; raise if one is a link or a file."""
+        children = self._tree
+        for depth, part in enumerate(parts[:-1], 1):
+            entry = children.get(part)
+            if entry is None:
+                entry = children[part] = ["parent", {}]
+            elif entry[0] in ("link", "file"):
+                what = "symlink" if entry[0] == "link" else "file"
+                raise self.unsafe(member, f"path goes through the {what} {quoted('/'.join(parts[:depth]), self._limits)}")
+            children = entry[1]
+        return children
+
+    def _kind_of(self, parts: list[str]) -> str | None:
+        children: dict[str, list] | None = self._tree
+        entry = None
+        for part in parts:
+            entry = children.get(part) if children is not None else None
+            if entry is None:
+                return None
+            children = entry[1]
+        return entry[0] if entry is not None else None
+
     def _outside_reason(self, top: str) -> str:
-        if self.members == 1 or not self._seen:
+        if self.members == 1 or not self._tree:
             return (f"the archive's top folder is {quoted(top, self._limits)}, not {self._top}/ "
                     "as its file name says (renamed or mixed archives)")
         return f"outside the single top folder {self._top}/ (a second top folder or a stray member)"
@@ -325,7 +349,7 @@ class MemberGuard:
         target = member.linkname
         parts = [part for part in target.split("/") if part not in ("", ".")]
         normal = "/".join(parts)
-        if target.startswith("/") or ".." in parts or self._seen.get(normal) != "file":
+        if target.startswith("/") or ".." in parts or self._kind_of(parts) != "file":
             raise self.unsafe(member, f"hard link to {quoted(target, self._limits)}, which is not an "
                               "earlier file of this backup")
         return normal

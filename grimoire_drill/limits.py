@@ -36,6 +36,7 @@ class Limits:
     max_pax_records: int = 256                 # PAX records in force for one member (global ones too)
     max_extended_headers: int = 8              # GNU long-name/long-link and PAX headers before one member
     max_name_bytes: int = 4096                 # one member name or link target (PATH_MAX)
+    max_path_depth: int = 64                   # folders in one member name
     # text read from the backup (backup_info.txt, metadata, JSON exports)
     max_line_chars: int = 64 * KIB
     max_text_file_bytes: int = 16 * MIB        # backup_info.txt, one .metadata.json

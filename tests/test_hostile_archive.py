@@ -309,6 +309,14 @@ def test_a_name_over_the_name_limit_fails_naming_the_limit(workspace, tmp_path):
     assert "over limits.max_name_bytes (4,096)" in refused(workspace, archive, tmp_path)
 
 
+def test_a_name_too_many_folders_deep_fails_naming_the_limit(workspace, tmp_path):
+    """2,000 one-letter folders fit in 4,096 bytes; each would be one more node to remember and create."""
+    deep = "/".join(["a"] * 2_000)
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz",
+                            [dir_member(NAME), file_member(f"{NAME}/{deep}", b"x")])
+    assert "2,001 folders deep, over limits.max_path_depth (64)" in refused(workspace, archive, tmp_path)
+
+
 def test_symlink_loops_inside_the_backup_extract_and_every_walk_ends(workspace, tmp_path):
     members = [*good_members(), link_member(f"{NAME}/uploads/a", "b"), link_member(f"{NAME}/uploads/b", "a"),
                link_member(f"{NAME}/uploads/self", "self"), link_member(f"{NAME}/uploads/top", "..")]
