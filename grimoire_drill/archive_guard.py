@@ -295,16 +295,21 @@ class MemberGuard:
     def _check_name_lengths(self, member: tarfile.TarInfo) -> None:
         """Names the filesystem cannot hold fail here, naming the member, before anything is created."""
         limits = self._limits
+        name_bytes = 0
         for label, text in (("name", member.name), ("link target", member.linkname)):
+            size = len(text) if text.isascii() else len(os.fsencode(text))
+            name_bytes = name_bytes or size
+            if size <= NAME_MAX:
+                continue  # no component can be too long either: the common case, checked cheaply
             encoded = os.fsencode(text)
             if len(encoded) > limits.max_name_bytes:
                 raise self.unsafe(member, f"a {label} of {len(encoded):,} bytes, over "
                                   f"{limits.name('max_name_bytes')}", fix_limit("max_name_bytes"))
-            longest = max((len(part) for part in encoded.split(b"/")), default=0)
+            longest = max(len(part) for part in encoded.split(b"/"))
             if longest > NAME_MAX:
                 raise self.unsafe(member, f"File name too long: a {label} component of {longest:,} bytes, "
                                   f"over the {NAME_MAX} bytes a filesystem allows")
-        if self._dest_bytes + len(os.fsencode(member.name)) >= PATH_MAX:
+        if self._dest_bytes + name_bytes >= PATH_MAX:
             raise self.unsafe(member, f"File name too long: the extracted path would pass the "
                               f"{PATH_MAX} bytes the kernel accepts")
 
