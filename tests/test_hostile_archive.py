@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from grimoire_drill.archive import extract, find_backups, locate, tree_digest
@@ -474,8 +474,10 @@ def test_any_member_names_extract_inside_dest_or_fail_as_a_drill_failure(raw, tm
     archive.write_bytes(gzip.compress(tar_bytes_gnu(members)))
     try:
         extract(locate(archive), dest)
+        event("extracted")
     except DrillFailure as failure:
         str(failure).encode("utf-8")  # printable, whatever the name
+        event("refused")
     assert {p.name for p in area.iterdir()} <= {"dest", "outside", archive.name}
     assert list(outside.iterdir()) == []
     inside = os.path.realpath(dest) + os.sep
