@@ -535,3 +535,28 @@ def test_odd_names_and_link_loops_in_uploads_pass_the_drill(sample_factory, open
     (uploads,) = [c for c in summary["checks"] if c["id"] == "consistency.uploads"]
     assert uploads["status"] == "passed"
     assert (result.report / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_a_dangling_newest_backup_fails_the_cli_run_naming_it(sample_factory, open_area):
+    """The folder also holds a good, fresh sample: it must not be drilled in the newest one's place."""
+    from datetime import datetime, timezone
+
+    from test_defects_e2e import drill, open_dir
+
+    work = open_dir(open_area, "dangling-newest")
+    backups = work / "backups"
+    backups.mkdir()
+    good = sample_factory()
+    shutil.copy(good, backups / good.name)
+    newest = backups / f"backup_{datetime.now(timezone.utc):%Y%m%d_%H%M%S}.tar.gz"
+    newest.symlink_to(work / "gone" / newest.name)
+
+    result = drill(backups, work)
+
+    assert result.returncode == 1, result.output
+    assert result.summary()["outcome"] == "failed"
+    message = result.checks("failed")["archive.found"]
+    assert str(newest) in message and "dangling symlink" in message
+    assert good.name.removesuffix(".tar.gz") not in result.stdout
+    assert list(result.temp.iterdir()) == []
