@@ -421,12 +421,23 @@ def test_an_unreadable_newest_backup_fails_naming_it_instead_of_drilling_an_olde
     assert [ref.name for ref in find_backups(backups)] == [OLDER]  # listing still works
 
 
-def test_an_archive_the_drill_user_cannot_read_fails_naming_it(workspace, tmp_path):
+@pytest.fixture
+def reachable_folder():
+    """A folder ``nobody`` can reach (pytest's tmp dirs are private to root), removed after."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="gd-test-hostile-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_an_archive_the_drill_user_cannot_read_fails_naming_it(reachable_folder):
     """Root reads anything: the check runs as ``nobody`` (setpriv) to meet the permission."""
     setpriv = shutil.which("setpriv")
     if setpriv is None or os.geteuid() != 0:
         pytest.skip("needs root and setpriv to look as an unprivileged user")
-    backups = Path(tempfile_dir(tmp_path))
+    backups = reachable_folder
     write_archive(backups / f"{OLDER}.tar.gz", good_members(OLDER))
     newest = write_archive(backups / f"{NEWEST}.tar.gz", good_members())
     newest.chmod(0)
@@ -439,16 +450,6 @@ def test_an_archive_the_drill_user_cannot_read_fails_naming_it(workspace, tmp_pa
         pytest.skip(f"nobody cannot run this Python: {done.stderr.strip()[-200:]}")
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"{newest}: the newest backup cannot be drilled: cannot open the archive: Permission denied" in done.stdout
-
-
-def tempfile_dir(tmp_path: Path) -> str:
-    """A folder ``nobody`` can reach (pytest's tmp dirs are private to root), removed with tmp_path."""
-    import tempfile
-
-    folder = tempfile.mkdtemp(prefix="gd-test-hostile-")
-    os.chmod(folder, 0o755)
-    (tmp_path / "cleanup").symlink_to(folder)
-    return folder
 
 
 # --------------------------------------------------------------------------- any name at all
