@@ -350,6 +350,7 @@ class DrillSession:
             if closed:
                 raise HarnessError("not started: the drill is stopping", fix="nothing to do: it was interrupted")
             engine.__enter__()  # on failure the engine has already removed what it started
+            self._say_janitor(getattr(engine, "janitor", None))
             with self._engines_lock:
                 if not self._closed:
                     self._engines.append(engine)
@@ -370,6 +371,11 @@ class DrillSession:
             return False
         finally:
             state.start_seconds = time.perf_counter() - started
+
+    def _say_janitor(self, sweep: Any) -> None:
+        """What an external engine's janitor removed (strays of killed runs) or had to leave, on the console."""
+        for line in sweep.lines() if sweep is not None else ():
+            self.say(line)
 
     def _restore(self, state: DatabaseState, phase: str, run: Callable[[], Any]) -> None:
         started = time.perf_counter()

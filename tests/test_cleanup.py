@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -29,7 +27,7 @@ from grimoire_drill.engines.janitor import sweep_strays
 from grimoire_drill.engines.local_mongo import find_mongod
 from grimoire_drill.engines.local_postgres import find_bindir
 
-from engine_traces import run_processes
+from engine_traces import RUN_ID, LiveRun, child_of, leftovers
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(find_bindir() is None, reason="PostgreSQL server binaries (initdb, pg_ctl) not found")]
@@ -39,33 +37,9 @@ DOCKER_IMAGE = os.environ.get("GRIMOIRE_DRILL_POSTGRES_IMAGE", "grimoire-drill/p
 DOCKER = ("--mongo-engine", "simulated", "--postgres-engine", "docker", "--postgres-image", DOCKER_IMAGE)
 BIG = 30          # sample scale at which the restore is still running when its progress line appears
 LONG_MONGO_LOAD = 250  # about 70,000 documents: the MongoDB load takes seconds, so a signal sent as it starts lands mid-load
-LINE_WAIT_S = 300  # an upper bound for a progress line to appear, never an assertion on speed
-RUN_ID = re.compile(r"\brun (\d{14}[0-9a-f]{6})\b")
 
 
-# -- a live run and what it leaves --------------------------------------------------------------
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def _child_of(pid: int) -> int:
-    """The (single) child a launcher process starts; waits for it to appear."""
-    while True:
-        children = _children(pid)
-        if children:
-            return children[0]
-        if process_start(pid) is None:
-            pytest.fail(f"process {pid} ended without starting its child")
-        threading.Event().wait(0.01)
-
+# -- a private pid namespace --------------------------------------------------------------------
 
 class PidNamespace:
     """A private pid namespace with its own /proc: runs inside it are invisible to other drills' janitors.
@@ -79,7 +53,7 @@ class PidNamespace:
     def __init__(self):
         self.holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
                                         sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-        self.init_pid = _child_of(self.holder.pid)
+        self.init_pid = child_of(self.holder.pid)
 
     @property
     def prefix(self) -> list[str]:
@@ -97,93 +71,6 @@ def namespace():
     space = PidNamespace()
     yield space
     space.close()
-
-
-def _ctrl_c_as_on_a_terminal() -> None:
-    """In the child: SIGINT handled by default, as in a terminal. A test suite started in the
-    background (``cmd &``, nohup) inherits SIGINT ignored, and Python then never raises
-    KeyboardInterrupt: the drill would rightly ignore the test's Ctrl-C."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-class LiveRun:
-    """``grimoire-drill run`` as a child process whose progress we can follow line by line."""
-
-    def __init__(self, *args, cwd: Path, env: dict[str, str] | None = None, inside: PidNamespace | None = None):
-        prefix = inside.prefix if inside is not None else []
-        self.process = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "grimoire_drill.cli", "run", *map(str, args)], cwd=cwd,
-            env={**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true", "PYTHONUNBUFFERED": "1", **(env or {})},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_on_a_terminal)
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._lines: queue.Queue = queue.Queue()
-        self._readers = [threading.Thread(target=self._read, args=(self.process.stdout, self.stdout, False), daemon=True),
-                         threading.Thread(target=self._read, args=(self.process.stderr, self.stderr, True), daemon=True)]
-        for reader in self._readers:
-            reader.start()
-        self.cli_pid = _child_of(self.process.pid) if inside is not None else self.process.pid  # nsenter forks
-        self.run_id = RUN_ID.search(self.wait_for(" run ")).group(1)
-
-    def _read(self, stream, sink: list[str], follow: bool) -> None:
-        for line in stream:
-            sink.append(line)
-            if follow:
-                self._lines.put(line)
-        if follow:
-            self._lines.put(None)
-
-    def wait_for(self, text: str) -> str:
-        """The first progress line (from now) containing ``text``; fails if the run ends first."""
-        while True:
-            try:
-                line = self._lines.get(timeout=LINE_WAIT_S)
-            except queue.Empty:
-                pytest.fail(f"no progress line with {text!r} after {LINE_WAIT_S}s:\n{self.output}")
-            if line is None:
-                self.finish()
-                pytest.fail(f"the run ended before {text!r}:\n{self.output}")
-            if text in line:
-                return line
-
-    def signal(self, signum: int) -> None:
-        if process_start(self.cli_pid) is not None:
-            os.kill(self.cli_pid, signum)
-
-    def finish(self, timeout: float = 600) -> int:
-        code = self.process.wait(timeout=timeout)
-        for reader in self._readers:
-            reader.join()
-        return code
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        self.finish()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.stdout) + "".join(self.stderr)
-
-
-def leftovers(run_id: str) -> list[str]:
-    """Everything of a run still on this machine: processes, containers, temp dirs."""
-    found = []
-    for pid in run_processes(run_id):
-        try:
-            found.append(f"process {pid}: {Path(f'/proc/{pid}/cmdline').read_bytes()[:120]!r}")
-        except OSError:
-            continue  # it ended meanwhile
-    found += [f"temp dir {path}" for path in Path(tempfile.gettempdir()).glob(f"gd-{run_id}*")]
-    if docker_status()[0]:
-        import docker
-
-        client = docker.from_env()
-        try:
-            found += [f"container {c.name}" for c in client.containers.list(all=True,
-                                                                          filters={"label": f"{RUN_LABEL}={run_id}"})]
-        finally:
-            client.close()
-    return found
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,10 @@
 """Servers someone else runs (a shared staging box). We only ever touch our own scratch database.
 
-The scratch database is ``<db>_drill_<run id>``: created for the run (refused if it already
-exists), dropped afterwards. Nothing else on the server is read, written or dropped.
+The scratch database is ``<db>_drill_<run id>`` (``scratch.scratch_name``): created for the run
+(refused if it already exists), tagged at once with its owner record, dropped afterwards. A
+drill killed before it could drop leaves it behind: the next drill's janitor, run as the
+engine connects, drops scratch databases whose owner is gone (``janitor.sweep_*_scratch``).
+Nothing else on the server is read, written or dropped.
 Credentials stay inside client objects; they never reach argv, output or a child's environment
 (a PostgreSQL tool reads the password from a 0600 password file that lives while it runs).
 """
@@ -16,19 +19,20 @@ from typing import Iterator
 
 import psycopg
 import pymongo
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from ..errors import HarnessError
 from .base import EngineInfo, ToolProcesses, ToolResult, make_run_dir, run_env, tool_env
+from .janitor import ScratchSweep, sweep_mongo_scratch, sweep_postgres_scratch
 from .local_postgres import find_client_bindir
+from .scratch import OWNER_COLLECTION, OWNER_DOCUMENT_ID, ScratchOwner, scratch_name, session_name
 
 CONNECT_TIMEOUT_MS = 15_000
 
-
-def scratch_name(base: str, run_id: str) -> str:
-    return f"{base}_drill_{run_id}"
+__all__ = ["ExternalMongo", "ExternalPostgres", "scratch_name"]
 
 
 def _scrubbed(error: BaseException, secret: str | None) -> str:
@@ -40,6 +44,20 @@ def _scrubbed(error: BaseException, secret: str | None) -> str:
 
 def _redacted_host(hosts) -> str:
     return ",".join(f"{host}:{port}" for host, port in hosts)
+
+
+def _with_sweep(note: str, sweep: ScratchSweep) -> str:
+    """The engine's note for the summary, saying what the janitor removed or left on the server."""
+    parts = [note]
+    if sweep.removed:
+        parts.append(f"removed {len(sweep.removed)} stray scratch object(s) of killed runs")
+    if sweep.left:
+        parts.append(f"left {len(sweep.left)} scratch object(s) whose owner cannot be judged")
+    return "; ".join(parts)
+
+
+def _sweep_failed(error: BaseException, secret: str | None) -> ScratchSweep:
+    return ScratchSweep([], [f"could not look for stray scratch databases: {_scrubbed(error, secret)}"])
 
 
 class ExternalMongo:
@@ -57,6 +75,7 @@ class ExternalMongo:
         self.undropped: list[str] = []
         self._tools = ToolProcesses()
         self.info = EngineInfo(kind=self.kind)
+        self.janitor = ScratchSweep.empty()   # what the stray sweep did as we connected, for the console
 
     def __enter__(self) -> "ExternalMongo":
         self._client = pymongo.MongoClient(self._uri, serverSelectionTimeoutMS=CONNECT_TIMEOUT_MS)
@@ -68,8 +87,13 @@ class ExternalMongo:
             why = _scrubbed(exc, self._parsed.get("password"))
             raise HarnessError(f"external MongoDB at {_redacted_host(self._parsed['nodelist'])} did not answer: {why}",
                                fix="check --mongo-uri, network and credentials") from None
+        try:
+            self.janitor = sweep_mongo_scratch(self._client, self.run_id)
+        except PyMongoError as exc:
+            self.janitor = _sweep_failed(exc, self._parsed.get("password"))
+        note = f"scratch databases *_drill_{self.run_id} on {_redacted_host(self._parsed['nodelist'])}"
         self.info = EngineInfo(kind=self.kind, version=build.get("version", "unknown"),
-                               note=f"scratch databases *_drill_{self.run_id} on {_redacted_host(self._parsed['nodelist'])}")
+                               note=_with_sweep(note, self.janitor))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -102,13 +126,18 @@ class ExternalMongo:
         return self._client
 
     def database_name(self, base: str) -> str:
-        """The scratch name for ``base``; refuses to reuse a database that already exists."""
+        """The scratch name for ``base``; refuses to reuse a database that already exists.
+
+        The owner record is its first write, so the database never holds data without it.
+        """
         name = scratch_name(base, self.run_id)
         if name not in self._created:
             if name in self.client().list_database_names():
                 raise HarnessError(f"scratch database {name} already exists on the external MongoDB",
                                    fix="retry (a new run id gives a new name) or drop it by hand")
             self._created.append(name)
+            record = {"_id": OWNER_DOCUMENT_ID, **ScratchOwner.this_process(self.run_id).as_document()}
+            self.client()[name][OWNER_COLLECTION].insert_one(record)
         return name
 
     def url(self, dbname: str) -> str:
@@ -151,16 +180,23 @@ class ExternalPostgres:
         self._open = False
         self._tools = ToolProcesses()
         self.info = EngineInfo(kind=self.kind)
+        self.janitor = ScratchSweep.empty()   # what the stray sweep did as we connected, for the console
 
     def __enter__(self) -> "ExternalPostgres":
+        secret = self._params.get("password")
         try:
-            with psycopg.connect(make_conninfo(**self._params)) as conn:
-                version = conn.execute("SHOW server_version").fetchone()[0]
+            conn = psycopg.connect(make_conninfo(**self._params), autocommit=True)
         except psycopg.Error as exc:
-            raise HarnessError(f"external PostgreSQL at {self._where()} did not answer: "
-                               f"{_scrubbed(exc, self._params.get('password'))}",
+            raise HarnessError(f"external PostgreSQL at {self._where()} did not answer: {_scrubbed(exc, secret)}",
                                fix="check --postgres-dsn, network and credentials") from None
-        self.info = EngineInfo(kind=self.kind, version=version, note=f"scratch database *_drill_{self.run_id} on {self._where()}")
+        with conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            try:
+                self.janitor = sweep_postgres_scratch(conn, self.run_id)
+            except psycopg.Error as exc:
+                self.janitor = _sweep_failed(exc, secret)
+        note = f"scratch database *_drill_{self.run_id} on {self._where()}"
+        self.info = EngineInfo(kind=self.kind, version=version, note=_with_sweep(note, self.janitor))
         self._open = True
         return self
 
@@ -193,13 +229,24 @@ class ExternalPostgres:
         return scratch_name(base, self.run_id)
 
     def create_database(self, name: str) -> str:
-        with psycopg.connect(make_conninfo(**self._params), autocommit=True) as conn:
+        named = {**self._params, "application_name": session_name(self.run_id)}  # see janitor._killed_before_tagging
+        with psycopg.connect(make_conninfo(**named), autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 raise HarnessError(f"scratch database {name} already exists on the external PostgreSQL",
                                    fix="retry (a new run id gives a new name) or drop it by hand")
             conn.execute(f'CREATE DATABASE "{name}"')
-        self._created.append(name)
+            self._created.append(name)
+            self._tag(conn, "DATABASE", name)
         return name
+
+    def _tag(self, conn: psycopg.Connection, kind: str, name: str) -> None:
+        """Write our owner record on a database or role we just created, before anything goes into it.
+
+        A drill killed after this leaves something the next drill's janitor can judge; one killed
+        between the CREATE and this is judged by its connection being gone (``session_name``).
+        """
+        comment = ScratchOwner.this_process(self.run_id).as_comment()
+        conn.execute(sql.SQL("COMMENT ON {} {} IS {}").format(sql.SQL(kind), sql.Identifier(name), sql.Literal(comment)))
 
     def drop_database(self, name: str) -> None:
         if name not in self._created:

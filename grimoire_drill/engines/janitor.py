@@ -1,10 +1,13 @@
-"""Find and remove what killed runs left behind: labelled containers, tagged server processes, temp dirs.
+"""Find and remove what killed runs left behind: labelled containers, tagged server processes, temp
+dirs, and scratch databases on external servers.
 
 Every container carries ``grimoire-drill.run`` and its owner's pid and start time; every local
 server or tool process carries GRIMOIRE_DRILL_RUN_ID and GRIMOIRE_DRILL_OWNER (``<pid>:<start>``)
 in its environment; every temp dir of a run is named ``gd-<run id>-*`` and engine dirs hold an
 owner file. A thing whose owner process is gone is a stray: a run that is still going (another
 drill on the same machine) is never touched, nor is anything we cannot attribute for certain.
+Scratch databases on an external server (``engines/scratch.py``) carry their owner record; one
+made on another machine, in another pid namespace or without a record is left and reported.
 """
 
 from __future__ import annotations
@@ -17,9 +20,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
-from .base import OWNER_ENV, OWNER_FILE, RUN_ENV, TEMP_PREFIX, owner_gone, process_start, run_dir_prefix
+from .base import (OWNER_ENV, OWNER_FILE, RUN_ENV, TEMP_PREFIX, owner_gone, pid_namespace, process_start,
+                   run_dir_prefix)
+from .scratch import (OWNER_COLLECTION, OWNER_DOCUMENT_ID, ScratchOwner, boot_id, is_scratch_database,
+                      scratch_run_id, session_name)
+from ..text import quote
 
 STOP_WAIT_S = 15.0     # a postmaster's immediate shutdown or mongod's SIGTERM takes well under this
 KILL_WAIT_S = 5.0
@@ -219,3 +226,149 @@ def _owner_file_says_gone(path: Path, run_id: str) -> bool:
         if owner_gone(tag):
             return True
     return False
+
+
+# -- scratch databases on external servers ----------------------------------------------------------
+
+GONE, ALIVE, UNKNOWN = "gone", "alive", "unknown"
+
+
+@dataclass
+class ScratchSweep:
+    """What a sweep of one server did: console lines for what it removed and for what it had to leave."""
+
+    removed: list[str]
+    left: list[str]
+
+    @classmethod
+    def empty(cls) -> "ScratchSweep":
+        return cls([], [])
+
+    def lines(self) -> list[str]:
+        return self.removed + self.left
+
+
+def judge_scratch_owner(owner: ScratchOwner | None, run_id: str) -> tuple[str, str]:
+    """(GONE | ALIVE | UNKNOWN, who) for the owner record of a scratch database of run ``run_id``.
+
+    GONE only when the owner process ran on this boot of this machine, in this pid namespace,
+    and is no longer running: anything else keeps the database (a live drill needs it).
+    """
+    if owner is None or owner.run_id != run_id:
+        return UNKNOWN, f"run {run_id} left no owner record of grimoire-drill"
+    pid, _, rest = owner.owner.partition(":")
+    namespace = rest.partition(":")[2]
+    who = f"run {run_id}, pid {quote(pid, 20)} on host {quote(owner.host, 80)}"
+    if not owner.boot or owner.boot != boot_id():
+        return UNKNOWN, f"{who} is on another machine (or before a reboot): its owner cannot be judged from here"
+    if namespace != pid_namespace():
+        return UNKNOWN, f"{who} is in another pid namespace (a container): its owner cannot be judged from here"
+    return (GONE if owner_gone(owner.owner) else ALIVE), who
+
+
+def _left(kind: str, name: str, why: str) -> str:
+    return f"left the scratch {kind} {name} alone: {why}; drop it by hand once that run is over"
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return quote(lines[0] if lines else type(error).__name__, 200)
+
+
+def sweep_postgres_scratch(conn: Any, current_run_id: str) -> ScratchSweep:
+    """Drop scratch databases (and the roles derived from their names) of runs whose owner is gone.
+
+    ``conn``: an autocommit psycopg connection to the server's maintenance database, as the drill's login.
+    A role is judged by its own owner record (COMMENT ON ROLE) when it has one, else by its run's database.
+    """
+    import psycopg
+    from psycopg import sql
+
+    sweep = ScratchSweep.empty()
+    verdicts: dict[str, tuple[str, str]] = {}
+    databases = conn.execute("SELECT datname, shobj_description(oid, 'pg_database'), pg_has_role(datdba, 'USAGE') "
+                             "FROM pg_database ORDER BY datname").fetchall()
+    for name, comment, ours in databases:
+        run_id = scratch_run_id(name)
+        if not is_scratch_database(name) or run_id == current_run_id:
+            continue
+        if comment is None and ours:  # no record yet: its creator is still connected, or died before writing it
+            killed = _killed_before_tagging(conn, name, run_id)
+            state, who = (GONE if killed else ALIVE), f"run {run_id}, killed before it recorded its owner"
+        else:
+            state, who = judge_scratch_owner(ScratchOwner.from_comment(comment), run_id)
+        if verdicts.get(run_id, (None,))[0] != ALIVE:
+            verdicts[run_id] = (state, who)
+        if state == GONE:
+            try:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            except psycopg.Error as exc:
+                sweep.left.append(f"could not remove the stray scratch database {name} of a killed run ({who}): "
+                                  f"{_first_line(exc)}")
+            else:
+                sweep.removed.append(f"removed a stray scratch database {name} of a killed run ({who})")
+        elif state == UNKNOWN:
+            sweep.left.append(_left("database", name, who))
+    roles = conn.execute("SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles ORDER BY rolname").fetchall()
+    for name, comment in roles:
+        run_id = scratch_run_id(name)
+        if run_id is None or run_id == current_run_id:
+            continue
+        owner = ScratchOwner.from_comment(comment)
+        if owner is not None:
+            state, who = judge_scratch_owner(owner, run_id)
+        else:
+            state, who = verdicts.get(run_id, (UNKNOWN, f"run {run_id} left no owner record of grimoire-drill"))
+        if state == GONE:
+            try:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+            except psycopg.Error as exc:
+                sweep.left.append(f"could not remove the stray scratch role {name} of a killed run ({who}): "
+                                  f"{_first_line(exc)}")
+            else:
+                sweep.removed.append(f"removed a stray scratch role {name} of a killed run ({who})")
+        elif state == UNKNOWN:
+            sweep.left.append(_left("role", name, who))
+    return sweep
+
+
+def _killed_before_tagging(conn: Any, name: str, run_id: str) -> bool:
+    """An untagged scratch database whose creating connection is gone: its drill died between CREATE and COMMENT.
+
+    The creator's connection (``session_name``) makes the CREATE and the COMMENT and only then
+    closes, so: no such connection now, and still no comment after we looked, means it died.
+    Its sessions are visible to us because the database's owner is a role we act as.
+    """
+    if conn.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = %s", (session_name(run_id),)).fetchone():
+        return False
+    row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                       (name,)).fetchone()
+    return row is not None and row[0] is None
+
+
+def sweep_mongo_scratch(client: Any, current_run_id: str) -> ScratchSweep:
+    """Drop scratch databases of runs whose owner is gone, judged by their ``_grimoire_drill_owner`` record."""
+    from pymongo.errors import PyMongoError
+
+    sweep = ScratchSweep.empty()
+    for name in sorted(client.list_database_names()):
+        run_id = scratch_run_id(name)
+        if not is_scratch_database(name) or run_id == current_run_id:
+            continue
+        try:
+            record = client[name][OWNER_COLLECTION].find_one({"_id": OWNER_DOCUMENT_ID})
+        except PyMongoError as exc:
+            sweep.left.append(_left("database", name, f"its owner record is unreadable ({_first_line(exc)})"))
+            continue
+        state, who = judge_scratch_owner(ScratchOwner.from_document(record), run_id)
+        if state == GONE:
+            try:
+                client.drop_database(name)
+            except PyMongoError as exc:
+                sweep.left.append(f"could not remove the stray scratch database {name} of a killed run ({who}): "
+                                  f"{_first_line(exc)}")
+            else:
+                sweep.removed.append(f"removed a stray scratch database {name} of a killed run ({who})")
+        elif state == UNKNOWN:
+            sweep.left.append(_left("database", name, who))
+    return sweep
