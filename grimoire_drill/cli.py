@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .config import OPTIONS, OPTIONS_BY_NAME, Option, argv_secret_warnings, build_config
+from .deadline import RunTimedOut
 from .errors import GrimoireDrillError, HarnessError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -118,7 +119,9 @@ def _pytest_argv(keyword: str | None, pytest_args: Sequence[str], verbose: bool)
     return argv + list(pytest_args)
 
 
-def _exit_code(summary: dict | None, interrupted: bool) -> int:
+def _exit_code(summary: dict | None, interrupted: bool, timed_out: str | None = None) -> int:
+    if timed_out is not None:
+        return EXIT_HARNESS  # the run's deadline passed: we could not finish testing
     if interrupted:
         return EXIT_INTERRUPTED
     if summary is None:
@@ -144,7 +147,7 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
         print(f"grimoire-drill: the drill did not run (pytest exit {int(code)})", file=sys.stderr)
         return EXIT_HARNESS
     _print_verdict(drill.summary, drill.report_dir)
-    return _exit_code(drill.summary, drill.interrupted)
+    return _exit_code(drill.summary, drill.interrupted, drill.session.timed_out)
 
 
 def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_args: Sequence[str],
@@ -167,11 +170,12 @@ def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_ar
         before.report_dir = main_dir / "before"
         pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[before])
         if before.summary is None or before.interrupted:
-            return _exit_code(before.summary, before.interrupted)
+            return _exit_code(before.summary, before.interrupted, session.timed_out)
         _print_verdict(before.summary, before.report_dir)
         before_round = premigration.round_record("before", before.summary, session)
         printer(f"then: running {config.then!r} against the restored databases")
-        result = premigration.run_command(config.then, session, Path.cwd())
+        with session.running("then"):
+            result = premigration.run_command(config.then, session, Path.cwd())
         printer(f"then: exited {result['exit_code']} after {result['seconds']:.1f}s")
         session.new_round()
         after = DrillRun(config, session=session, round_label="after",
@@ -187,7 +191,7 @@ def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_ar
         if after.summary is None:
             return EXIT_HARNESS
         _print_verdict(after.summary, after.report_dir)
-        return _exit_code(after.summary, after.interrupted)
+        return _exit_code(after.summary, after.interrupted, session.timed_out)
     finally:
         session.close()
 
@@ -336,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"grimoire-drill: {error.line()}", file=sys.stderr)
         return error.exit_code
+    except RunTimedOut as timeout:  # outside pytest (the stray sweep, a --then command): no outputs to write
+        print(f"grimoire-drill: {timeout}", file=sys.stderr)
+        return EXIT_HARNESS
     except KeyboardInterrupt:
         print("grimoire-drill: interrupted; cleaned up", file=sys.stderr)
         return EXIT_INTERRUPTED

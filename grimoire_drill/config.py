@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
 from typing import Any, Callable
 
+from .deadline import parse_seconds
 from .errors import HarnessError
 
 ENGINE_KINDS = ("auto", "docker", "local", "external", "simulated")
@@ -91,6 +92,8 @@ OPTIONS: tuple[Option, ...] = (
            "(or env GRIMOIRE_DRILL_PASSPHRASE)", Path),
     Option("passphrase", "GPG passphrase (environment only, never a flag)", secret=True),
     Option("jobs", "parallel restore jobs (pg_restore -j, collections at once); default: CPU count", int),
+    Option("timeout", "end the whole run after this many seconds: exit 2 naming the phase, everything cleaned up, "
+           "outputs written (default: limits.run_timeout_s of expectations.toml, 6 h)", parse_seconds),
     Option("then", "pre-migration: run this command against the restored databases, then check again"),
     Option("temp_dir", "parent of the run's temp dir (default: the system temp dir)", Path),
     Option("expectations", "expectations.toml to use instead of the packaged drills/expectations.toml", Path),
@@ -123,6 +126,7 @@ class DrillConfig:
     passphrase_file: Path | None = None
     passphrase: str | None = field(default=None, repr=False)
     jobs: int | None = None
+    timeout: float | None = None
     then: str | None = None
     temp_dir: Path | None = None
     expectations: Path | None = None

@@ -201,7 +201,12 @@ class DrillRun:
             _attach_html(report, result)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Start the engines now when a selected check needs a restore: they come up while the archive is read."""
+        """Start the engines now when a selected check needs a restore: they come up while the archive is read.
+
+        The run-wide timeout starts here (counted from the run's start): from now on a timeout
+        ends in pytest's own interrupt path, which still writes every output.
+        """
+        self.session.arm_deadline()
         if any(not _check_id(item).startswith("archive.") for item in session.items):
             self.session.start_engines()
 
@@ -238,7 +243,7 @@ class DrillRun:
                                          report_seconds_from=started, clock_start=self.session.clock_start)
         session.exitstatus = {"passed": 0, "failed": 1, "error": 2}[self.summary["outcome"]]
         if self.interrupted:
-            session.exitstatus = 130
+            session.exitstatus = 130 if self.session.timed_out is None else 2
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +24,7 @@ from psycopg import sql
 
 from . import archive
 from .config import DrillConfig
+from .deadline import RunDeadline
 from .dump import CollectionDump, count_bson, scan_mongodump
 from .engines.base import OWNER_FILE, owner_tag, run_env
 from .engines.selection import Choice, build_mongo, build_postgres, choose_mongo, choose_postgres
@@ -106,6 +107,8 @@ class DrillSession:
         self.clock_start = time.perf_counter()    # the same moment on the monotonic clock phases use
         self.now = config.now if config.now is not None else self.started_at
         self.phases: list[PhaseRecord] = []
+        self._running: list[str] = []             # phases under way now, in the order they began
+        self._deadline: RunDeadline | None = None
         self.failures: list[GrimoireDrillError] = []
         self._stages: dict[str, Outcome] = {}
         self._lock = threading.RLock()            # stages (re-entrant: a stage may need another)
@@ -137,6 +140,45 @@ class DrillSession:
             self.phases.append(PhaseRecord(name, round(seconds, 3), status, detail,
                                            round(max(0.0, began - self.clock_start), 3)))
 
+    @contextmanager
+    def running(self, phase: str):
+        """Mark ``phase`` as under way while the block runs: what a timeout names."""
+        with self._records_lock:
+            self._running.append(phase)
+        try:
+            yield
+        finally:
+            with self._records_lock:
+                self._running.remove(phase)
+
+    def current_phase(self) -> str:
+        """The phases under way (restores overlap), else checks once the backup was located, else setup.
+
+        No lock: the timeout's signal handler calls this on the main thread, which may hold it.
+        """
+        running = list(dict.fromkeys(tuple(self._running)))  # one copy, atomic under the GIL
+        if running:
+            return ", ".join(running)
+        return "checks" if self.has_stage("locate") else "setup"
+
+    # -- the run's deadline --------------------------------------------------------------------
+    def arm_deadline(self) -> None:
+        """Start the run-wide timeout (``--timeout``, else ``limits.run_timeout_s``), counted from the run's start.
+
+        Idempotent (pre-migration rounds share one session, and one deadline); ``close`` disarms it
+        before cleaning up. Raises RunTimedOut at once when the time is already up.
+        """
+        if self._deadline is not None or self._closed:
+            return
+        seconds = self.config.timeout if self.config.timeout is not None else self.expectations.limits.run_timeout_s
+        self._deadline = RunDeadline(seconds, self.current_phase)
+        self._deadline.arm(elapsed=time.perf_counter() - self.clock_start)
+
+    @property
+    def timed_out(self) -> str | None:
+        """The timeout's message once the deadline fired ("the drill timed out after … during …")."""
+        return self._deadline.message if self._deadline is not None else None
+
     def _fail(self, failure: GrimoireDrillError) -> None:
         with self._records_lock:
             self.failures.append(failure)
@@ -148,7 +190,8 @@ class DrillSession:
                 started = time.perf_counter()
                 outcome = Outcome()
                 try:
-                    outcome.value = compute()
+                    with self.running(phase) if phase is not None else nullcontext():
+                        outcome.value = compute()
                 except GrimoireDrillError as failure:
                     outcome.error = failure
                     self._fail(failure)
@@ -190,6 +233,8 @@ class DrillSession:
         An engine still starting in a restore thread (a second Ctrl-C cut prepare's wait short)
         sees ``_closed`` when its start ends and stops itself (see ``_engine``).
         """
+        if self._deadline is not None:
+            self._deadline.disarm()  # a timeout must not cut the cleanup short
         with self._engines_lock:
             self._closed = True
             workers = self._workers
@@ -338,7 +383,11 @@ class DrillSession:
             began = [s.start_began for s in (self.mongo, self.postgres) if s.start_began is not None]
             self.record("start", start, "failed" if failed else "ok", began=min(began) if began else None)
 
-    def _engine(self, state: DatabaseState, choose, build) -> bool:
+    def _engine(self, state: DatabaseState, choose, build, database: str) -> bool:
+        with self.running(f"start ({database})"):
+            return self._start_engine(state, choose, build)
+
+    def _start_engine(self, state: DatabaseState, choose, build) -> bool:
         started = state.start_began = time.perf_counter()
         try:
             state.choice = choose()
@@ -380,7 +429,8 @@ class DrillSession:
     def _restore(self, state: DatabaseState, phase: str, run: Callable[[], Any]) -> None:
         started = time.perf_counter()
         try:
-            state.restore.value = run()
+            with self.running(phase):
+                state.restore.value = run()
         except GrimoireDrillError as failure:
             state.restore.error = failure
             self._fail(failure)
@@ -411,7 +461,7 @@ class DrillSession:
     def _prepare_mongo(self) -> None:
         state = self.mongo
         if not self._engine(state, lambda: choose_mongo(self.config),
-                            lambda c: build_mongo(c, self.config, self.run_id, self.temp_dir)):
+                            lambda c: build_mongo(c, self.config, self.run_id, self.temp_dir), "mongodb"):
             self.record("restore_mongodb", 0.0, "skipped")
             return
         if not self._archive_extracted(state):
@@ -432,7 +482,8 @@ class DrillSession:
         state = self.postgres
         superuser = self.expectations.pg_user
         if not self._engine(state, lambda: choose_postgres(self.config),
-                            lambda c: build_postgres(c, self.config, self.run_id, self.temp_dir, superuser)):
+                            lambda c: build_postgres(c, self.config, self.run_id, self.temp_dir, superuser),
+                            "postgresql"):
             self.record("restore_postgresql", 0.0, "skipped")
             return
         if not self._archive_extracted(state):

@@ -133,5 +133,5 @@ def build_summary(session, checks: list[CheckResult], *, finished_at: datetime, 
         summary["error"] = problems[0]
         summary["problems"] = problems
     if interrupted:
-        summary["error"] = "interrupted"
+        summary["error"] = "interrupted" if session.timed_out is None else session.timed_out
     return summary
