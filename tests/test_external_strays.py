@@ -250,31 +250,55 @@ def test_a_drill_killed_mid_restore_leaves_its_scratch_database_and_the_next_dri
 
 # -- MongoDB: only with a real server ------------------------------------------------------------
 
+def _mongo_strays(client) -> dict[str, str]:
+    """Scratch databases of a dead, a live, a foreign and an unrecorded owner, each holding a copied document."""
+    runs = {what: new_run_id() for what in ("dead", "live", "foreign", "untagged")}
+    names = {what: scratch_name("legrimoire", run_id) for what, run_id in runs.items()}
+    records = {"dead": _record(runs["dead"], _dead_owner_tag()), "live": _record(runs["live"], owner_tag()),
+               "foreign": _record(runs["foreign"], owner_tag(), boot="0" * 32)}
+    for what, record in records.items():
+        client[names[what]][OWNER_COLLECTION].insert_one({"_id": OWNER_DOCUMENT_ID, **record.as_document()})
+    for name in names.values():
+        client[name]["recipes"].insert_one({"title": "copied from production"})
+    return names
+
+
+def _assert_mongo_swept(client, names: dict[str, str], swept) -> None:
+    present = set(client.list_database_names())
+    assert names["dead"] not in present and {names["live"], names["foreign"], names["untagged"]} <= present
+    assert swept.removed == [line for line in swept.removed if names["dead"] in line] and len(swept.removed) == 1
+    assert swept.removed[0].startswith(f"removed a stray scratch database {names['dead']} of a killed run")
+    assert any(names["untagged"] in line and "no owner record" in line for line in swept.left), swept.left
+    assert any(names["foreign"] in line and "another machine" in line for line in swept.left), swept.left
+    assert not any(names["live"] in line for line in swept.lines())
+
+
+def test_mongo_sweep_judges_owner_records_in_an_in_process_store():
+    """The sweep's MongoDB half on the simulated engine's store (the same pymongo API); a real server below."""
+    import mongomock
+
+    from grimoire_drill.engines.janitor import sweep_mongo_scratch
+
+    client = mongomock.MongoClient()
+    names = _mongo_strays(client)
+    _assert_mongo_swept(client, names, sweep_mongo_scratch(client, new_run_id()))
+
+
 def test_external_mongo_sweeps_scratch_databases_of_gone_owners_only(mongo_uri):  # noqa: F811
     import pymongo
 
-    runs = {what: new_run_id() for what in ("dead", "live", "untagged")}
-    names = {what: scratch_name("legrimoire", run_id) for what, run_id in runs.items()}
     client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=15_000)
+    names = _mongo_strays(client)
     try:
-        for what, owner in (("dead", _dead_owner_tag()), ("live", owner_tag())):
-            client[names[what]][OWNER_COLLECTION].insert_one(
-                {"_id": OWNER_DOCUMENT_ID, **_record(runs[what], owner).as_document()})
-            client[names[what]]["recipes"].insert_one({"title": "copied from production"})
-        client[names["untagged"]]["recipes"].insert_one({"title": "no owner record"})
         run_id = new_run_id()
         with ExternalMongo(run_id=run_id, uri=mongo_uri) as ext:
             swept = ext.janitor
             mine = ext.database_name("legrimoire")
             record = ext.client()[mine][OWNER_COLLECTION].find_one({"_id": OWNER_DOCUMENT_ID})
-        present = client.list_database_names()
-        assert names["dead"] not in present and {names["live"], names["untagged"]} <= set(present)
-        assert any(f"removed a stray scratch database {names['dead']} of a killed run" in line for line in swept.removed)
-        assert any(names["untagged"] in line and "no owner record" in line for line in swept.left)
+        _assert_mongo_swept(client, names, swept)
         assert ScratchOwner.from_document(record) == ScratchOwner.this_process(run_id)
-        assert mine not in present
+        assert mine not in client.list_database_names()
     finally:
         for name in names.values():
             client.drop_database(name)
         client.close()
-
