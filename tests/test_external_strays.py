@@ -123,13 +123,14 @@ def test_sweep_drops_only_what_a_gone_owner_left_and_reports_what_it_cannot_judg
     databases, roles = cleanup
     dead = _dead_owner_tag()
     pid, start, _namespace = dead.split(":")
-    runs = {what: new_run_id() for what in ("dead", "live", "foreign", "container", "untagged", "creating",
-                                            "not_ours", "mislabelled", "role_only")}
+    runs = {what: new_run_id() for what in ("dead", "live", "foreign", "foreign_connected", "container", "untagged",
+                                            "creating", "not_ours", "mislabelled", "role_only", "role_untagged")}
     names = {what: scratch_name(PRODUCTION, run_id) for what, run_id in runs.items()}
     records = {
         "dead": _record(runs["dead"], dead),
         "live": _record(runs["live"], owner_tag()),                       # another drill, still running
         "foreign": _record(runs["foreign"], dead, boot="0" * 32),         # made on another machine
+        "foreign_connected": _record(runs["foreign_connected"], dead, boot="0" * 32),  # ... whose drill is connected
         "container": _record(runs["container"], f"{pid}:{start}:1"),      # another pid namespace
         "untagged": None,                                                 # killed between CREATE and COMMENT
         "creating": None,                                                 # a live drill between the two
@@ -143,24 +144,29 @@ def test_sweep_drops_only_what_a_gone_owner_left_and_reports_what_it_cannot_judg
     _make_database(staging, not_a_scratch_name, None)
     with psycopg.connect(staging.pg.conninfo("postgres"), autocommit=True) as conn:  # made by another login
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(names["not_ours"])))
-    creator = psycopg.connect(staging.dsn, application_name=session_name(runs["creating"]))
+    connected = [psycopg.connect(staging.pg.conninfo("postgres"), application_name=session_name(runs[what]))
+                 for what in ("creating", "foreign_connected")]  # another login's sessions: seen all the same
     dead_role, live_role, orphan_role = names["dead"] + "_restore", names["live"] + "_restore", names["role_only"] + "_r"
     roles += [dead_role, live_role, orphan_role]
     _make_role(staging, dead_role, None)                                  # judged by its database's record
     _make_role(staging, live_role, None)
     _make_role(staging, orphan_role, _record(runs["role_only"], dead))    # its own record, no database
+    untagged_role = scratch_name("grimoire", runs["role_untagged"])       # killed between CREATE ROLE and DATABASE
+    roles.append(untagged_role)
+    _make_role(staging, untagged_role, None)
 
     try:
         with ExternalPostgres(run_id=new_run_id(), dsn=staging.dsn) as ext:
             swept = ext.janitor
             note = ext.info.note
     finally:
-        creator.close()
+        for conn in connected:
+            conn.close()
 
     present, present_roles = staging.databases(), _roles(staging)
     assert {names["dead"], names["untagged"]}.isdisjoint(present)
-    assert {dead_role, orphan_role}.isdisjoint(present_roles)
-    kept = ("live", "creating", "foreign", "container", "not_ours", "mislabelled")
+    assert {dead_role, orphan_role, untagged_role}.isdisjoint(present_roles)
+    kept = ("live", "creating", "foreign", "foreign_connected", "container", "not_ours", "mislabelled")
     assert {names[what] for what in kept} | {not_a_scratch_name} <= present
     assert live_role in present_roles
     assert staging.production_rows() == MARKERS
@@ -169,16 +175,17 @@ def test_sweep_drops_only_what_a_gone_owner_left_and_reports_what_it_cannot_judg
     assert f"removed a stray scratch database {names['untagged']} of a killed run" in removed
     assert f"removed a stray scratch role {dead_role} of a killed run" in removed
     assert f"removed a stray scratch role {orphan_role} of a killed run" in removed
-    assert len(swept.removed) == 4, swept.removed
+    assert f"removed a stray scratch role {untagged_role} of a killed run" in removed
+    assert len(swept.removed) == 5, swept.removed
     for what, why in (("foreign", "another machine"), ("container", "another pid namespace"),
                       ("not_ours", "no owner record"), ("mislabelled", "no owner record")):
         line = next((line for line in swept.left if names[what] in line), None)
         assert line is not None and line.startswith(f"left the scratch database {names[what]} alone: "), left
         assert why in line, line
-    for what in ("live", "creating"):
+    for what in ("live", "creating", "foreign_connected"):
         assert names[what] not in left + removed  # a live drill's: kept, and not worth a line
     assert not_a_scratch_name not in left + removed
-    assert "removed 4 stray scratch object(s)" in note and "left 4 scratch object(s)" in note
+    assert "removed 5 stray scratch object(s)" in note and "left 4 scratch object(s)" in note
 
 
 def test_a_scratch_database_is_tagged_with_its_owner_before_anything_goes_in(staging):
@@ -194,13 +201,17 @@ def test_a_scratch_database_is_tagged_with_its_owner_before_anything_goes_in(sta
 
 # -- the real CLI: kill -9 mid-restore, then the next drill -------------------------------------------
 
-def _wait_until_restoring(staging, name: str, run: LiveRun) -> None:
-    """Poll (as the superuser) until the run's scratch database carries its record and pg_restore fills it."""
+def _wait_until(staging, name: str, run: LiveRun, moment: str) -> None:
+    """Poll (as the superuser) until the run's scratch database exists ("created": its record may not be
+    written yet) or carries its record and pg_restore fills it ("restoring")."""
     with psycopg.connect(staging.pg.conninfo("postgres"), autocommit=True) as conn:
-        while _comment(staging, name) is None:
+        while not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() or (
+                moment == "restoring" and _comment(staging, name) is None):
             if run.process.poll() is not None:
                 pytest.fail(f"the run ended before it created {name}:\n{run.output}")
             conn.execute("SELECT pg_sleep(0.02)")
+    if moment == "created":
+        return
     with psycopg.connect(staging.pg.conninfo(name), autocommit=True) as conn:
         while not conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]:
             if run.process.poll() is not None:
@@ -209,8 +220,9 @@ def _wait_until_restoring(staging, name: str, run: LiveRun) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("moment", ["restoring", "created"])
 def test_a_drill_killed_mid_restore_leaves_its_scratch_database_and_the_next_drill_drops_it(
-        staging, sample_factory, run_cli, tmp_path, cleanup):
+        staging, sample_factory, run_cli, tmp_path, cleanup, moment):
     databases, _roles_made = cleanup
     env = {"GRIMOIRE_DRILL_POSTGRES_DSN": staging.dsn}   # never on a command line
     live_run, foreign_run = new_run_id(), new_run_id()
@@ -224,17 +236,19 @@ def test_a_drill_killed_mid_restore_leaves_its_scratch_database_and_the_next_dri
     databases.append(stray)
     try:
         killed.wait_for("restore_postgresql: loading")
-        _wait_until_restoring(staging, stray, killed)
+        _wait_until(staging, stray, killed, moment)
     finally:
         killed.kill()
     assert stray in staging.databases(), "a SIGKILLed drill cannot drop its scratch database"
-    assert ScratchOwner.from_comment(_comment(staging, stray)).run_id == killed.run_id
+    record = ScratchOwner.from_comment(_comment(staging, stray))
+    assert record.run_id == killed.run_id if moment == "restoring" else record is None or record.run_id == killed.run_id
 
     following = run_cli("run", *EXTERNAL, sample_factory(), "--report-dir", tmp_path / "next", env=env)
     assert following.returncode == 0, following.output
     said = [line for line in following.stderr.splitlines() if stray in line]
-    assert any(f"removed a stray scratch database {stray} of a killed run (run {killed.run_id}, pid {killed.cli_pid}"
-               in line for line in said), following.stderr
+    removal = f"removed a stray scratch database {stray} of a killed run (run {killed.run_id}, "
+    removal += f"pid {killed.cli_pid}" if record is not None else "killed before it recorded its owner"
+    assert any(removal in line for line in said), following.stderr
     assert any(f"left the scratch database {foreign} alone" in line and "another machine" in line
                for line in following.stderr.splitlines()), following.stderr
     assert live not in following.output

@@ -181,20 +181,25 @@ class ExternalPostgres:
         self._tools = ToolProcesses()
         self.info = EngineInfo(kind=self.kind)
         self.janitor = ScratchSweep.empty()   # what the stray sweep did as we connected, for the console
+        self._presence: psycopg.Connection | None = None  # open for the whole run: see scratch.session_name
 
     def __enter__(self) -> "ExternalPostgres":
         secret = self._params.get("password")
         try:
-            conn = psycopg.connect(make_conninfo(**self._params), autocommit=True)
+            self._presence = psycopg.connect(
+                make_conninfo(**{**self._params, "application_name": session_name(self.run_id)}), autocommit=True)
+            version = self._presence.execute("SHOW server_version").fetchone()[0]
         except psycopg.Error as exc:
+            self._close_presence()
             raise HarnessError(f"external PostgreSQL at {self._where()} did not answer: {_scrubbed(exc, secret)}",
                                fix="check --postgres-dsn, network and credentials") from None
-        with conn:
-            version = conn.execute("SHOW server_version").fetchone()[0]
-            try:
-                self.janitor = sweep_postgres_scratch(conn, self.run_id)
-            except psycopg.Error as exc:
-                self.janitor = _sweep_failed(exc, secret)
+        try:
+            self.janitor = sweep_postgres_scratch(self._presence, self.run_id)
+        except psycopg.Error as exc:
+            self.janitor = _sweep_failed(exc, secret)
+        except BaseException:
+            self._close_presence()
+            raise
         note = f"scratch database *_drill_{self.run_id} on {self._where()}"
         self.info = EngineInfo(kind=self.kind, version=version, note=_with_sweep(note, self.janitor))
         self._open = True
@@ -209,6 +214,12 @@ class ExternalPostgres:
             except psycopg.Error:
                 self._created.remove(name)
                 self.undropped.append(name)
+        self._close_presence()  # only now: what we made is gone, so no janitor may judge it left
+
+    def _close_presence(self) -> None:
+        if self._presence is not None:
+            self._presence.close()
+            self._presence = None
 
     def cancel(self) -> None:
         """From any thread: end running tools (pg_restore) now and start nothing new; exit still drops."""
@@ -229,8 +240,7 @@ class ExternalPostgres:
         return scratch_name(base, self.run_id)
 
     def create_database(self, name: str) -> str:
-        named = {**self._params, "application_name": session_name(self.run_id)}  # see janitor._killed_before_tagging
-        with psycopg.connect(make_conninfo(**named), autocommit=True) as conn:
+        with psycopg.connect(make_conninfo(**self._params), autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 raise HarnessError(f"scratch database {name} already exists on the external PostgreSQL",
                                    fix="retry (a new run id gives a new name) or drop it by hand")
@@ -242,8 +252,8 @@ class ExternalPostgres:
     def _tag(self, conn: psycopg.Connection, kind: str, name: str) -> None:
         """Write our owner record on a database or role we just created, before anything goes into it.
 
-        A drill killed after this leaves something the next drill's janitor can judge; one killed
-        between the CREATE and this is judged by its connection being gone (``session_name``).
+        A drill killed after this leaves something the next drill's janitor can judge by its owner;
+        one killed between the CREATE and this, by its run's session being gone (``session_name``).
         """
         comment = ScratchOwner.this_process(self.run_id).as_comment()
         conn.execute(sql.SQL("COMMENT ON {} {} IS {}").format(sql.SQL(kind), sql.Identifier(name), sql.Literal(comment)))

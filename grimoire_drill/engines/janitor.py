@@ -25,7 +25,7 @@ from typing import Any, Iterable
 from .base import (OWNER_ENV, OWNER_FILE, RUN_ENV, TEMP_PREFIX, owner_gone, pid_namespace, process_start,
                    run_dir_prefix)
 from .scratch import (OWNER_COLLECTION, OWNER_DOCUMENT_ID, ScratchOwner, boot_id, is_scratch_database,
-                      scratch_run_id, session_name)
+                      scratch_run_id, session_name, session_run_id)
 from ..text import quote
 
 STOP_WAIT_S = 15.0     # a postmaster's immediate shutdown or mongod's SIGTERM takes well under this
@@ -279,71 +279,74 @@ def sweep_postgres_scratch(conn: Any, current_run_id: str) -> ScratchSweep:
     """Drop scratch databases (and the roles derived from their names) of runs whose owner is gone.
 
     ``conn``: an autocommit psycopg connection to the server's maintenance database, as the drill's login.
-    A role is judged by its own owner record (COMMENT ON ROLE) when it has one, else by its run's database.
+    A run holding a session named ``session_name(run)`` is alive, whatever else is known. A
+    role is judged by its own owner record (COMMENT ON ROLE) when it has one, else by its run's
+    database, else (no record at all, no session) as left by a drill killed before it wrote one.
     """
     import psycopg
     from psycopg import sql
 
-    sweep = ScratchSweep.empty()
-    verdicts: dict[str, tuple[str, str]] = {}
     databases = conn.execute("SELECT datname, shobj_description(oid, 'pg_database'), pg_has_role(datdba, 'USAGE') "
                              "FROM pg_database ORDER BY datname").fetchall()
+    roles = conn.execute("SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles ORDER BY rolname").fetchall()
+    live = _live_runs(conn)  # after the listings: a database listed was made after its run's session opened
+    sweep = ScratchSweep.empty()
+    verdicts: dict[str, tuple[str, str]] = {}
     for name, comment, ours in databases:
         run_id = scratch_run_id(name)
         if not is_scratch_database(name) or run_id == current_run_id:
             continue
-        if comment is None and ours:  # no record yet: its creator is still connected, or died before writing it
-            killed = _killed_before_tagging(conn, name, run_id)
-            state, who = (GONE if killed else ALIVE), f"run {run_id}, killed before it recorded its owner"
-        else:
-            state, who = judge_scratch_owner(ScratchOwner.from_comment(comment), run_id)
+        state, who = _postgres_verdict(run_id, comment, ours, live)
         if verdicts.get(run_id, (None,))[0] != ALIVE:
             verdicts[run_id] = (state, who)
         if state == GONE:
-            try:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            except psycopg.Error as exc:
-                sweep.left.append(f"could not remove the stray scratch database {name} of a killed run ({who}): "
-                                  f"{_first_line(exc)}")
-            else:
-                sweep.removed.append(f"removed a stray scratch database {name} of a killed run ({who})")
+            _drop(conn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
+                  "database", name, who, sweep, psycopg.Error)
         elif state == UNKNOWN:
             sweep.left.append(_left("database", name, who))
-    roles = conn.execute("SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles ORDER BY rolname").fetchall()
     for name, comment in roles:
         run_id = scratch_run_id(name)
         if run_id is None or run_id == current_run_id:
             continue
-        owner = ScratchOwner.from_comment(comment)
-        if owner is not None:
-            state, who = judge_scratch_owner(owner, run_id)
+        if run_id in live or comment is not None or run_id not in verdicts:
+            state, who = _postgres_verdict(run_id, comment, True, live)
         else:
-            state, who = verdicts.get(run_id, (UNKNOWN, f"run {run_id} left no owner record of grimoire-drill"))
+            state, who = verdicts[run_id]
         if state == GONE:
-            try:
-                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-            except psycopg.Error as exc:
-                sweep.left.append(f"could not remove the stray scratch role {name} of a killed run ({who}): "
-                                  f"{_first_line(exc)}")
-            else:
-                sweep.removed.append(f"removed a stray scratch role {name} of a killed run ({who})")
+            _drop(conn, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)), "role", name, who, sweep,
+                  psycopg.Error)
         elif state == UNKNOWN:
             sweep.left.append(_left("role", name, who))
     return sweep
 
 
-def _killed_before_tagging(conn: Any, name: str, run_id: str) -> bool:
-    """An untagged scratch database whose creating connection is gone: its drill died between CREATE and COMMENT.
+def _live_runs(conn: Any) -> set[str]:
+    """Runs holding a session on the server: every external engine keeps one open (``session_name``)
+    from before it creates anything until it has dropped it. Any login sees application_name."""
+    rows = conn.execute("SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s",
+                        (session_name("%"),)).fetchall()
+    return {run for (name,) in rows if (run := session_run_id(name)) is not None}
 
-    The creator's connection (``session_name``) makes the CREATE and the COMMENT and only then
-    closes, so: no such connection now, and still no comment after we looked, means it died.
-    Its sessions are visible to us because the database's owner is a role we act as.
-    """
-    if conn.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = %s", (session_name(run_id),)).fetchone():
-        return False
-    row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                       (name,)).fetchone()
-    return row is not None and row[0] is None
+
+def _postgres_verdict(run_id: str, comment: str | None, ours: bool, live: set[str]) -> tuple[str, str]:
+    """(state, who) of one scratch object of ``run_id`` from its comment, whether we may drop it, and the live runs."""
+    if run_id in live:
+        return ALIVE, f"run {run_id}, still connected"
+    if comment is not None:
+        return judge_scratch_owner(ScratchOwner.from_comment(comment), run_id)
+    if ours:  # no record and no session: its drill died between CREATE and COMMENT
+        return GONE, f"run {run_id}, killed before it recorded its owner"
+    return UNKNOWN, f"run {run_id} left no owner record of grimoire-drill"
+
+
+def _drop(conn: Any, statement: Any, kind: str, name: str, who: str, sweep: ScratchSweep, errors: type) -> None:
+    try:
+        conn.execute(statement)
+    except errors as exc:
+        sweep.left.append(f"could not remove the stray scratch {kind} {name} of a killed run ({who}): "
+                          f"{_first_line(exc)}")
+    else:
+        sweep.removed.append(f"removed a stray scratch {kind} {name} of a killed run ({who})")
 
 
 def sweep_mongo_scratch(client: Any, current_run_id: str) -> ScratchSweep:

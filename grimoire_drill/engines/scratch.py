@@ -46,13 +46,26 @@ def is_scratch_database(name: str) -> bool:
     return match is not None and match["suffix"] is None
 
 
-def session_name(run_id: str) -> str:
-    """``application_name`` of the connection that creates and tags a scratch database.
+SESSION_PREFIX = "grimoire-drill "
 
-    Why: CREATE DATABASE cannot share a transaction with its COMMENT. A database seen without its
-    record while that connection is gone was left by a drill killed in between (see the janitor).
+
+def session_name(run_id: str) -> str:
+    """``application_name`` of the session an external engine holds open for its whole run.
+
+    Why: CREATE DATABASE cannot share a transaction with its COMMENT, so a drill killed in
+    between leaves a database without its record. The session is open from before the CREATE
+    until after the DROP, so a scratch object of a run with no such session has lost its drill,
+    and one with it is alive (any login sees application_name in pg_stat_activity).
     """
-    return f"grimoire-drill {run_id}"
+    return f"{SESSION_PREFIX}{run_id}"
+
+
+def session_run_id(application_name: str) -> str | None:
+    """The run id in a ``session_name``; None for any other application."""
+    if not application_name.startswith(SESSION_PREFIX):
+        return None
+    run_id = application_name[len(SESSION_PREFIX):]
+    return run_id if scratch_run_id(scratch_name("x", run_id)) == run_id else None
 
 
 def boot_id() -> str:
