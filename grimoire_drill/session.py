@@ -26,6 +26,7 @@ from . import archive
 from .config import DrillConfig
 from .dump import CollectionDump, count_bson, scan_mongodump
 from .engines.base import OWNER_FILE, owner_tag, run_env
+from .engines.pg_sandbox import ADMIN_ROLE
 from .engines.selection import Choice, build_mongo, build_postgres, choose_mongo, choose_postgres
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
 from .expectations import Expectations
@@ -424,9 +425,8 @@ class DrillSession:
 
     def _prepare_postgres(self) -> None:
         state = self.postgres
-        superuser = self.expectations.pg_user
         if not self._engine(state, lambda: choose_postgres(self.config),
-                            lambda c: build_postgres(c, self.config, self.run_id, self.temp_dir, superuser)):
+                            lambda c: build_postgres(c, self.config, self.run_id, self.temp_dir, ADMIN_ROLE)):
             self.record("restore_postgresql", 0.0, "skipped")
             return
         if not self._archive_extracted(state):
@@ -436,7 +436,8 @@ class DrillSession:
             self.say("restore_postgresql: loading " + self.postgres_dump().name)
             result = restore_postgres(state.engine, self.extracted().root / "postgresql",
                                       self.expectations.pg_database, jobs=self.config.job_count,
-                                      keep_owner=state.choice.kind != "external")
+                                      owner=self.expectations.pg_user, extensions=self.expectations.extensions,
+                                      work_dir=self.temp_dir, limits=self.expectations.limits)
             self.say(f"restore_postgresql: {result.tool} exited {result.returncode}"
                      + ("" if result.ok else f", {len(result.errors)} error(s)"))
             return result
