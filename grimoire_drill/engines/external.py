@@ -180,7 +180,6 @@ class ExternalPostgres(SandboxHost):
 
     def __exit__(self, *exc) -> None:
         """Drop every scratch database we created (connections to it are ended: WITH (FORCE)), and its role."""
-        self._open = False
         for name in list(self._created):
             try:
                 self.drop_database(name)
@@ -190,6 +189,7 @@ class ExternalPostgres(SandboxHost):
                 role = self._roles.pop(name, None)
                 if role is not None:
                     self.undropped.append(f"role {role.name}")
+        self._open = False
 
     def cancel(self) -> None:
         """From any thread: end running tools (pg_restore) now and start nothing new; exit still drops."""
