@@ -640,9 +640,11 @@ class DockerPostgres(SandboxHost, _DockerEngine):
         return owner
 
     def url(self, dbname: str) -> str:
-        """URL for a user command (--then), password included."""
+        """URL for a user command (--then), password included; as the restore role for a sandbox."""
         self._require_running()
-        return (f"postgresql://{quote(self.superuser, safe='')}:{quote(self._password, safe='')}"
+        role = self._roles.get(dbname)
+        user, password = (role.name, role.password) if role is not None else (self.superuser, self._password)
+        return (f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
                 f"@{self.host}:{self.mapped_port}/{quote(dbname, safe='')}")
 
     def create_database(self, name: str) -> str:

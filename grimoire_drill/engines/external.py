@@ -251,9 +251,12 @@ class ExternalPostgres(SandboxHost):
         return scratch_name(owner, self.run_id)
 
     def url(self, dbname: str) -> str:
-        """URL for a --then command, password included: never print it."""
+        """URL for a --then command, password included: never print it. A sandbox: as its restore role."""
         self._require_open()
         params = {**self._params, "dbname": dbname}
+        role = self._roles.get(dbname)
+        if role is not None:
+            params.update(user=role.name, password=role.password)
         auth = params.get("user", "")
         if params.get("password"):
             auth += ":" + params["password"]

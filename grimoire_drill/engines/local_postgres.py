@@ -252,9 +252,11 @@ class LocalPostgres(SandboxHost, StartStop):
         return owner
 
     def url(self, dbname: str) -> str:
-        """URL for a user command (--then): TCP with the generated password."""
+        """URL for a user command (--then): TCP with a generated password, as the restore role for a sandbox."""
         self._require_running()
-        return f"postgresql://{self.superuser}:{self._password}@127.0.0.1:{self.port}/{dbname}"
+        role = self._roles.get(dbname)
+        user, password = (role.name, role.password) if role is not None else (self.superuser, self._password)
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{dbname}"
 
     def database_name(self, base: str) -> str:
         """A fresh cluster holds nothing else: restore under the production name."""
