@@ -497,7 +497,7 @@ class DrillSession:
 
     def postgres_source_counts(self) -> dict[str, int] | None:
         """Rows per table in the restored dump's COPY blocks (None: unreadable without a server)."""
-        return self._stage("source_counts_postgresql", lambda: source_row_counts(self.postgres_dump()))
+        return self._stage("source_counts_postgresql", lambda: source_row_counts(self.postgres_dump(), self.expectations.limits))
 
     def source_counts_or_none(self) -> dict[str, Any]:
         """What could be counted, for the summary: a database whose dump is unreadable gives None."""

@@ -344,3 +344,29 @@ def test_docker_engine_copy_to_program_runs_nothing_in_the_container(postgres_im
         assert pg._exec(["sh", "-c", "test -e /tmp"], {})[0] == 0   # the probe itself can see files
     assert not result.ok
     assert any("pg_execute_server_program" in error for error in result.errors), result.errors
+
+
+# -- reading the dump's own row counts ------------------------------------------------------------------
+
+def test_source_counts_hold_only_a_bounded_piece_of_a_giant_line(tmp_path):
+    """A 64 MiB COPY row with no newline in sight is one row, read without holding it."""
+    import tracemalloc
+
+    from grimoire_drill.limits import Limits
+    from grimoire_drill.pg_source import source_row_counts
+
+    dump = tmp_path / "database.sql"
+    with open(dump, "wb") as handle:
+        handle.write(b"-- dump\nCOPY public.users (id, name) FROM stdin;\n1\tshort\n2\t")
+        for _ in range(64):
+            handle.write(b"x" * (1 << 20))
+        handle.write(b"\n\\.\nCOPY public.recipes (id) FROM stdin;\n" + b"9" * 200 + b"\n\\.\n")
+        handle.write(b"COPY public.never_ended (id) FROM stdin;\n" + b"y" * (3 << 20))   # no newline at the end
+    tracemalloc.start()
+    try:
+        counts = source_row_counts(dump, Limits(max_line_chars=4096))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert counts == {"users": 2, "recipes": 1, "never_ended": 1}
+    assert peak < 8 << 20, f"{peak:,} bytes held to count a 64 MiB line"

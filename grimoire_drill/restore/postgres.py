@@ -27,6 +27,7 @@ import psycopg
 from ..dump import pg_dump_format
 from ..errors import DrillFailure, GrimoireDrillError, HarnessError
 from ..limits import Limits
+from ..text import quote
 from . import plain_sql
 
 TOOL_TIMEOUT_S = 6 * 3600
@@ -41,6 +42,10 @@ PSQL_ERROR = re.compile(r"^psql:(?P<file>.*?):(?P<line>\d+):\s*(?:ERROR|FATAL|PA
 PSQL_TOOL_ERROR = re.compile(r"^psql: error:\s*(?P<msg>.*)$")
 TOC_ENTRY = re.compile(r"^pg_restore: (?:error: )?from TOC entry \d+; [\d ]+ (?P<what>.*?)\s*$")
 COMMAND_WAS = re.compile(r"^Command was:\s*(?P<sql>.*)$")
+# What the server and psql say when the sandbox refuses what a dump asked for.
+SANDBOX_REFUSAL = re.compile(
+    r"permission denied|must be superuser|must be owner|pg_execute_server_program|pg_read_server_files"
+    r"|pg_write_server_files|psql meta-command refused")
 # What libpq and the server say when the server, not the dump, is the problem.
 SERVER_LOST = re.compile(
     r"server closed the connection unexpectedly|terminating connection because of crash"
@@ -69,6 +74,11 @@ class PostgresRestore:
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.errors
+
+    @property
+    def refused_by_sandbox(self) -> int:
+        """Errors that are the sandbox saying no (server programs or files, superuser, meta-commands)."""
+        return sum(1 for error in self.errors if SANDBOX_REFUSAL.search(error))
 
 
 def pick_dump(postgres_dir: Path) -> Path:
@@ -100,7 +110,7 @@ def restore_postgres(server, postgres_dir: Path, base_name: str, *, jobs: int, o
         args = ["-d", name, "--no-password", f"--jobs={max(1, jobs)}", "--no-owner", "--no-privileges", "{dump}"]
         result = server.run_tool("pg_restore", args, {"dump": dump}, timeout=TOOL_TIMEOUT_S, role=role)
         tool = "pg_restore"
-        errors = tuple(tool_errors(result.stderr, dump.name))
+        errors = tuple(tool_errors(result.stderr, dump.name, limits.max_quoted_chars))
     else:
         tool = "psql"
         result = _restricted_psql(server, name, role, dump, work_dir)
@@ -138,9 +148,9 @@ def psql_errors(stderr: str, dump: Path, max_chars: int) -> tuple[list[str], lis
     entries: list[tuple[int | None, str]] = []
     for line in stderr.splitlines():
         if (psql := PSQL_ERROR.match(line)) is not None:
-            entries.append((int(psql.group("line")), _clean(psql.group("msg"))))
+            entries.append((int(psql.group("line")), _clean(psql.group("msg"), max_chars)))
         elif (tool := PSQL_TOOL_ERROR.match(line)) is not None:
-            entries.append((None, _clean(tool.group("msg"))))
+            entries.append((None, _clean(tool.group("msg"), max_chars)))
     refusals = [(number, message) for number, message in entries
                 if number is not None and plain_sql.is_meta_refusal(message)]
     judged = iter(plain_sql.judge_refusals(refusals, dump, max_chars))
@@ -160,7 +170,7 @@ def psql_errors(stderr: str, dump: Path, max_chars: int) -> tuple[list[str], lis
     return errors, tolerated
 
 
-def tool_errors(stderr: str, dump_name: str) -> list[str]:
+def tool_errors(stderr: str, dump_name: str, max_chars: int = Limits().max_quoted_chars) -> list[str]:
     """One line per error pg_restore reported (or psql, without judging its meta-command refusals).
 
     pg_restore follows a failed query with ``Command was: <sql>`` (and, serially, precedes it with
@@ -171,7 +181,7 @@ def tool_errors(stderr: str, dump_name: str) -> list[str]:
     attachable = False              # the last error may still get its "Command was"
     for line in stderr.splitlines():
         if (toc := TOC_ENTRY.match(line)) is not None:
-            context = toc.group("what")
+            context = quote(toc.group("what"), max_chars)
             continue
         if (command := COMMAND_WAS.match(line)) is not None:
             if attachable and errors and "(in: " not in errors[-1]:
@@ -179,11 +189,11 @@ def tool_errors(stderr: str, dump_name: str) -> list[str]:
             attachable = False
             continue
         if (psql := PSQL_ERROR.match(line)) is not None:
-            errors.append(f"{dump_name} line {psql.group('line')}: {_clean(psql.group('msg'))}")
+            errors.append(f"{dump_name} line {psql.group('line')}: {_clean(psql.group('msg'), max_chars)}")
             attachable = False
             continue
         if (found := PG_RESTORE_ERROR.match(line) or PSQL_TOOL_ERROR.match(line)) is not None:
-            message = _clean(found.group("msg"))
+            message = _clean(found.group("msg"), max_chars)
             if message.startswith(("while PROCESSING TOC", "from TOC entry")):
                 continue
             errors.append(f"{context}: {message}" if context else message)
@@ -192,9 +202,9 @@ def tool_errors(stderr: str, dump_name: str) -> list[str]:
     return errors
 
 
-def _clean(message: str) -> str:
-    """``could not execute query: ERROR:  x`` -> ``could not execute query: x``."""
-    return re.sub(r"\b(?:ERROR|FATAL):\s+", "", message).strip()
+def _clean(message: str, max_chars: int) -> str:
+    """``could not execute query: ERROR:  x`` -> ``could not execute query: x``, quoted (it may carry dump text)."""
+    return quote(re.sub(r"\b(?:ERROR|FATAL):\s+", "", message).strip(), max_chars)
 
 
 def _shorten(sql: str) -> str:
