@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 import psycopg
@@ -38,10 +38,15 @@ ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYP
 
 @dataclass(frozen=True)
 class RestoreRole:
-    """The login a restore and every later read of the scratch database use. ``repr`` hides the password."""
+    """The login a restore and every later read of the scratch database use. ``repr`` hides the password.
+
+    ``admin_extensions``: the expected extensions the admin had to install itself (not trusted),
+    so the role does not own them and cannot ``COMMENT ON EXTENSION`` them.
+    """
 
     name: str
     password: str = field(repr=False)
+    admin_extensions: tuple[str, ...] = ()
 
     @classmethod
     def new(cls, name: str) -> "RestoreRole":
@@ -92,13 +97,15 @@ def create_role_and_database(admin: psycopg.Connection, database: str, role: Res
         raise
 
 
-def install_extensions(scratch: psycopg.Connection, role: RestoreRole, extensions: Iterable[str]) -> None:
+def install_extensions(scratch: psycopg.Connection, role: RestoreRole, extensions: Iterable[str]) -> tuple[str, ...]:
     """On an autocommit admin connection to the still-empty scratch database: the expected extensions.
 
     A trusted extension (uuid-ossp, pgcrypto, ...) is created *as the role*, so the role owns it
     and the dump's ``CREATE EXTENSION IF NOT EXISTS`` and ``COMMENT ON EXTENSION`` run cleanly;
-    any other one is created by the admin, its scripts come from the server's install, not the dump.
+    any other one is created by the admin, its scripts come from the server's install, not the
+    dump; those are returned.
     """
+    by_admin: list[str] = []
     for extension in extensions:
         row = scratch.execute("SELECT bool_or(trusted) FROM pg_available_extension_versions WHERE name = %s",
                               (extension,)).fetchone()
@@ -116,6 +123,8 @@ def install_extensions(scratch: psycopg.Connection, role: RestoreRole, extension
                 scratch.execute("RESET ROLE")
         else:
             scratch.execute(statement)
+            by_admin.append(extension)
+    return tuple(by_admin)
 
 
 def drop_role_and_database(admin: psycopg.Connection, database: str, role: RestoreRole | None) -> None:
@@ -167,7 +176,8 @@ class SandboxHost:
         self._roles[database] = role
         try:
             with psycopg.connect(self._admin_conninfo(database), autocommit=True) as scratch:
-                install_extensions(scratch, role, extensions)
+                role = replace(role, admin_extensions=install_extensions(scratch, role, extensions))
+                self._roles[database] = role
         except psycopg.Error as exc:
             raise HarnessError(f"could not install the expected extensions in {database}: {_first_line(exc)}",
                                fix="an extension that is not trusted needs a superuser admin login, "
