@@ -355,6 +355,8 @@ class DrillSession:
                 if not self._closed:
                     self._engines.append(engine)
                     state.engine = engine
+                    if engine.info.note.startswith("WARNING"):  # e.g. a superuser --postgres-dsn
+                        self.say(f"engine {state.choice.database}: {engine.info.note}")
                     return True
             engine.__exit__(None, None, None)  # close() ran while we started: stop it here
             raise HarnessError("stopped right after starting: the drill is stopping",

@@ -257,6 +257,19 @@ def test_cli_drill_on_an_external_server_passes_and_never_shows_the_password(
     _assert_untouched(staging, before)
 
 
+def test_cli_drill_with_a_superuser_dsn_warns_on_stdout_and_in_the_report(staging, sample_factory, run_cli, tmp_path):
+    before, roles = staging.databases(), staging.roles()
+    report = tmp_path / "report"
+    result = run_cli("run", "--mongo-engine", "simulated", "--postgres-engine", "external", sample_factory(),
+                     "--report-dir", report, env={"GRIMOIRE_DRILL_POSTGRES_DSN": staging.pg.url("postgres")})
+    assert result.returncode == 0, result.output
+    assert "WARNING: the --postgres-dsn role is a superuser" in result.output
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["engines"]["postgresql"]["note"].startswith("WARNING: the --postgres-dsn role is a superuser")
+    assert "WARNING: the --postgres-dsn role is a superuser" in (report / "report.html").read_text()
+    _assert_untouched(staging, before, roles)
+
+
 # -- MongoDB: only with a real server ------------------------------------------------------------
 
 @pytest.fixture
