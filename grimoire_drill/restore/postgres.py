@@ -123,8 +123,8 @@ def restore_postgres(server, postgres_dir: Path, base_name: str, *, jobs: int, o
     errors, skipped = _without_admin_extension_comments(errors, role.admin_extensions)
     if skipped:
         detail["extension_comments_skipped"] = skipped
-        ignored = IGNORED_ERRORS.search(result.stderr)
-        if not errors and ignored is not None and int(ignored.group(1)) == len(skipped):
+        ignored = IGNORED_ERRORS.findall(result.stderr)  # the last: pg_restore's own summary line
+        if not errors and ignored and int(ignored[-1]) == len(skipped):
             detail["exit_explained"] = True   # pg_restore exits 1 for exactly those refused comments
     if result.returncode != 0 or errors:
         _raise_if_server_lost(server, tool, dump, result.stderr, errors)
