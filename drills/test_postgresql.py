@@ -7,12 +7,19 @@ from psycopg import sql
 @pytest.mark.check("postgresql.restore")
 def test_postgresql_restored_without_error(drill, evidence):
     result = drill.postgres_restore()
-    evidence.data.update(source=result.source, format=result.dump_format, tool=result.tool,
+    role = result.detail.get("role")
+    evidence.data.update(source=result.source, format=result.dump_format, tool=result.tool, role=role,
                          returncode=result.returncode, seconds=round(result.seconds, 3),
-                         errors=list(result.errors[:20]), output_tail=result.output_tail)
+                         errors=list(result.errors[:20]), refused_by_sandbox=result.refused_by_sandbox,
+                         output_tail=result.output_tail)
+    refused = (f"; {result.refused_by_sandbox} refused by the sandbox (the restore runs as unprivileged role {role}, "
+               "psql in restricted mode: the dump asked for superuser rights, server programs or files, "
+               "or psql meta-commands)" if result.refused_by_sandbox else "")
     assert result.ok, (f"postgresql/{result.source}: {result.tool} reported {len(result.errors)} error(s) "
-                       f"(exit {result.returncode}); first: {result.errors[0] if result.errors else result.output_tail}")
-    evidence.message = f"postgresql/{result.source} ({result.dump_format}) restored by {result.tool} without error"
+                       f"(exit {result.returncode}){refused}; first: "
+                       f"{result.errors[0] if result.errors else result.output_tail}")
+    evidence.message = (f"postgresql/{result.source} ({result.dump_format}) restored by {result.tool} without error, "
+                        f"as unprivileged role {role}")
 
 
 @pytest.mark.check("postgresql.table")

@@ -3,6 +3,9 @@
 The restore checklist compares restored counts with the *source*; the dump's COPY blocks are
 that source. A plain ``database.sql`` is streamed; a custom dump is read through ``pg_restore --data-only
 -f -``, which streams the same text.
+
+The dump is untrusted: a single "line" may be gigabytes long, so lines are read in bounded
+pieces and only a line's head (``limits.max_line_chars``) and its last bytes are ever held.
 """
 
 from __future__ import annotations
@@ -10,43 +13,70 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO, Iterable, Iterator
 
 from .child_env import child_env
 from .engines.local_postgres import find_client_bindir
+from .limits import Limits
 
-COPY_START = re.compile(r'^COPY (?:"?(\w+)"?\.)?"?(\w+)"? .*FROM stdin;$')
+COPY_HEAD = re.compile(r'^COPY (?:"?(\w+)"?\.)?"?(\w+)"? ')
+COPY_TAIL = b" FROM stdin;"
+END_OF_DATA = b"\\."
+TAIL_BYTES = 32
+READ_CHUNK = 1 << 20
 
 
-def count_copy_rows(lines: Iterable[str]) -> dict[str, int]:
-    """Rows per table in the COPY ... FROM stdin blocks of a plain dump."""
+def bounded_lines(stream: IO[bytes], head_bytes: int) -> Iterator[tuple[bytes, bytes]]:
+    """``(head, tail)`` of each line without its newline: the first ``head_bytes`` and the last TAIL_BYTES."""
+    while True:
+        piece = stream.readline(head_bytes)
+        if not piece:
+            return
+        if piece.endswith(b"\n"):
+            line = piece[:-1]
+            yield line, line[-TAIL_BYTES:]
+            continue
+        head, tail = piece, piece[-TAIL_BYTES:]
+        while True:  # the rest of a long line: only its end is kept
+            more = stream.readline(READ_CHUNK)
+            if not more:
+                yield head, tail
+                return
+            if more.endswith(b"\n"):
+                yield head, (tail + more[:-1])[-TAIL_BYTES:]
+                break
+            tail = (tail + more)[-TAIL_BYTES:]
+
+
+def count_copy_rows(lines: Iterable[tuple[bytes, bytes]]) -> dict[str, int]:
+    """Rows per table in the COPY ... FROM stdin blocks of a plain dump (lines from bounded_lines)."""
     counts: dict[str, int] = {}
     table = None
-    for line in lines:
+    for head, tail in lines:
         if table is None:
-            match = COPY_START.match(line.rstrip("\n"))
-            if match:
-                table = match.group(2)
-                counts[table] = 0
-        elif line.startswith("\\.") and line.rstrip("\n") == "\\.":
+            if head.startswith(b"COPY ") and tail.endswith(COPY_TAIL):
+                match = COPY_HEAD.match(head.decode("utf-8", errors="replace"))
+                if match:
+                    table = match.group(2)
+                    counts[table] = 0
+        elif head == END_OF_DATA:
             table = None
         else:
             counts[table] += 1
     return counts
 
 
-def source_row_counts(dump: Path) -> dict[str, int] | None:
+def source_row_counts(dump: Path, limits: Limits = Limits()) -> dict[str, int] | None:
     """Per-table rows in the dump that was restored (so the two dumps taken minutes apart are
     never compared with each other); None when it cannot be read without a server."""
     if dump.suffix == ".sql":
-        with open(dump, encoding="utf-8", errors="replace") as handle:
-            return count_copy_rows(handle)
+        with open(dump, "rb") as handle:
+            return count_copy_rows(bounded_lines(handle, limits.max_line_chars))
     bindir = find_client_bindir()
     if bindir is None:
         return None
     with subprocess.Popen([str(bindir / "pg_restore"), "--data-only", "-f", "-", str(dump)],
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, errors="replace",
-                          env=child_env()) as proc:
-        stream: IO[str] = proc.stdout  # type: ignore[assignment]
-        counts = count_copy_rows(stream)
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env()) as proc:
+        stream: IO[bytes] = proc.stdout  # type: ignore[assignment]
+        counts = count_copy_rows(bounded_lines(stream, limits.max_line_chars))
     return counts if proc.returncode == 0 else None

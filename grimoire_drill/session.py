@@ -27,6 +27,7 @@ from .config import DrillConfig
 from .deadline import RunDeadline
 from .dump import CollectionDump, count_bson, scan_mongodump
 from .engines.base import OWNER_FILE, owner_tag, run_env
+from .engines.pg_sandbox import ADMIN_ROLE
 from .engines.selection import Choice, build_mongo, build_postgres, choose_mongo, choose_postgres
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
 from .expectations import Expectations
@@ -404,6 +405,8 @@ class DrillSession:
                 if not self._closed:
                     self._engines.append(engine)
                     state.engine = engine
+                    if engine.info.note.startswith("WARNING"):  # e.g. a superuser --postgres-dsn
+                        self.say(f"engine {state.choice.database}: {engine.info.note}")
                     return True
             engine.__exit__(None, None, None)  # close() ran while we started: stop it here
             raise HarnessError("stopped right after starting: the drill is stopping",
@@ -480,9 +483,8 @@ class DrillSession:
 
     def _prepare_postgres(self) -> None:
         state = self.postgres
-        superuser = self.expectations.pg_user
         if not self._engine(state, lambda: choose_postgres(self.config),
-                            lambda c: build_postgres(c, self.config, self.run_id, self.temp_dir, superuser),
+                            lambda c: build_postgres(c, self.config, self.run_id, self.temp_dir, ADMIN_ROLE),
                             "postgresql"):
             self.record("restore_postgresql", 0.0, "skipped")
             return
@@ -493,7 +495,8 @@ class DrillSession:
             self.say("restore_postgresql: loading " + self.postgres_dump().name)
             result = restore_postgres(state.engine, self.extracted().root / "postgresql",
                                       self.expectations.pg_database, jobs=self.config.job_count,
-                                      keep_owner=state.choice.kind != "external")
+                                      owner=self.expectations.pg_user, extensions=self.expectations.extensions,
+                                      work_dir=self.temp_dir, limits=self.expectations.limits)
             self.say(f"restore_postgresql: {result.tool} exited {result.returncode}"
                      + ("" if result.ok else f", {len(result.errors)} error(s)"))
             return result
@@ -553,7 +556,7 @@ class DrillSession:
 
     def postgres_source_counts(self) -> dict[str, int] | None:
         """Rows per table in the restored dump's COPY blocks (None: unreadable without a server)."""
-        return self._stage("source_counts_postgresql", lambda: source_row_counts(self.postgres_dump()))
+        return self._stage("source_counts_postgresql", lambda: source_row_counts(self.postgres_dump(), self.expectations.limits))
 
     def source_counts_or_none(self) -> dict[str, Any]:
         """What could be counted, for the summary: a database whose dump is unreadable gives None."""

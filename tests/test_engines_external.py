@@ -1,9 +1,10 @@
 """External engines against a real server someone else "owns": scratch database only, secrets nowhere.
 
 The external PostgreSQL is a LocalPostgres standing in for a shared staging server. The drill
-connects as ``staging``, a login with CREATEDB and nothing else (no superuser, no access to the
-production-named database that already lives there), so touching anything but its scratch
-database would fail loudly rather than pass unnoticed. MongoDB tests need a real server in
+connects as ``staging``, a login with CREATEDB and CREATEROLE and nothing else (no superuser, no
+access to the production-named database that already lives there), so touching anything but its
+scratch database would fail loudly rather than pass unnoticed. The restore itself runs as the
+unprivileged role ``staging`` creates for the run and drops afterwards. MongoDB tests need a real server in
 GRIMOIRE_DRILL_MONGO_URI and are skipped with that reason otherwise.
 """
 
@@ -39,7 +40,8 @@ class StagingServer:
         self.pg = pg
         self.password = "St4ging/" + secrets.token_urlsafe(18) + "@%"  # URL-special characters on purpose
         with psycopg.connect(pg.conninfo("postgres"), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE ROLE staging LOGIN CREATEDB PASSWORD {}").format(sql.Literal(self.password)))
+            conn.execute(sql.SQL("CREATE ROLE staging LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
+                sql.Literal(self.password)))
             conn.execute(f'CREATE DATABASE "{PRODUCTION}"')
             conn.execute(f'REVOKE CONNECT, TEMPORARY ON DATABASE "{PRODUCTION}" FROM PUBLIC')
         with psycopg.connect(pg.conninfo(PRODUCTION), autocommit=True) as conn:
@@ -57,6 +59,10 @@ class StagingServer:
     def databases(self) -> set[str]:
         with psycopg.connect(self.pg.conninfo("postgres")) as conn:
             return {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+
+    def roles(self) -> set[str]:
+        with psycopg.connect(self.pg.conninfo("postgres")) as conn:
+            return {row[0] for row in conn.execute("SELECT rolname FROM pg_roles")}
 
     def production_rows(self) -> list[tuple]:
         with psycopg.connect(self.pg.conninfo(PRODUCTION)) as conn:
@@ -79,26 +85,59 @@ def postgres_dump_dir(sample_factory, tmp_path_factory) -> Path:
     return next(out.glob("backup_*/postgresql"))
 
 
-def _assert_untouched(staging: StagingServer, before: set[str]) -> None:
+def _assert_untouched(staging: StagingServer, before: set[str], roles: set[str] | None = None) -> None:
     assert staging.production_rows() == MARKERS
     assert staging.databases() == before
+    if roles is not None:
+        assert staging.roles() == roles, "the run's restore role is dropped with its scratch database"
 
 
 # -- the engine on its own -----------------------------------------------------------------------
 
 def test_restore_goes_into_the_scratch_database_only_and_it_is_dropped(staging, postgres_dump_dir):
-    before = staging.databases()
+    before, roles = staging.databases(), staging.roles()
     run_id = new_run_id()
     with ExternalPostgres(run_id=run_id, dsn=staging.dsn) as ext:
-        result = restore_postgres(ext, postgres_dump_dir, PRODUCTION, jobs=2, keep_owner=False)
+        assert "superuser" not in ext.info.note
+        result = restore_postgres(ext, postgres_dump_dir, PRODUCTION, jobs=2, owner="grimoire",
+                                  extensions=("uuid-ossp",))
         assert result.database == f"le_grimoire_drill_{run_id}" == scratch_name(PRODUCTION, run_id)
         assert result.ok, result.errors
-        with psycopg.connect(ext.conninfo(result.database)) as conn:
-            assert conn.execute("SELECT current_user").fetchone() == ("staging",)
+        role = scratch_name("grimoire", run_id)
+        with psycopg.connect(ext.conninfo(result.database)) as conn:   # the scratch database: as the role
+            assert conn.execute("SELECT current_user").fetchone() == (role,)
             assert conn.execute("SELECT count(*) FROM users").fetchone()[0] > 0
+        with psycopg.connect(staging.pg.conninfo("postgres")) as conn:
+            assert conn.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s",
+                                (role,)).fetchone() == (False, False, False)
         assert result.database in staging.databases()
         assert staging.production_rows() == MARKERS
-    _assert_untouched(staging, before)
+    _assert_untouched(staging, before, roles)
+
+
+def test_a_dsn_role_that_cannot_create_roles_is_a_harness_error(staging):
+    password = secrets.token_urlsafe(12)
+    with psycopg.connect(staging.pg.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE norole LOGIN CREATEDB PASSWORD {}").format(sql.Literal(password)))
+    try:
+        dsn = f"postgresql://norole:{quote(password, safe='')}@127.0.0.1:{staging.pg.port}/postgres"
+        with pytest.raises(HarnessError, match="cannot create roles") as caught:
+            ExternalPostgres(run_id=new_run_id(), dsn=dsn).__enter__()
+        assert "CREATEROLE" in caught.value.fix and password not in str(caught.value)
+    finally:
+        with psycopg.connect(staging.pg.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute("DROP ROLE norole")
+
+
+def test_a_superuser_dsn_is_reported_and_the_restore_still_runs_unprivileged(staging, postgres_dump_dir):
+    """The LocalPostgres superuser stands in for a DSN with too many rights."""
+    with ExternalPostgres(run_id=new_run_id(), dsn=staging.pg.url("postgres")) as ext:
+        assert ext.info.note.startswith("WARNING: the --postgres-dsn role is a superuser")
+        result = restore_postgres(ext, postgres_dump_dir, PRODUCTION, jobs=1, owner="grimoire",
+                                  extensions=("uuid-ossp",))
+        assert result.ok, result.errors
+        with psycopg.connect(ext.conninfo(result.database)) as conn:
+            assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
 
 
 def test_scratch_database_is_dropped_when_the_body_raises(staging):
@@ -216,6 +255,19 @@ def test_cli_drill_on_an_external_server_passes_and_never_shows_the_password(
         for secret in staging.secrets():
             assert secret not in text, f"the DSN password leaked into {where}"
     _assert_untouched(staging, before)
+
+
+def test_cli_drill_with_a_superuser_dsn_warns_on_stdout_and_in_the_report(staging, sample_factory, run_cli, tmp_path):
+    before, roles = staging.databases(), staging.roles()
+    report = tmp_path / "report"
+    result = run_cli("run", "--mongo-engine", "simulated", "--postgres-engine", "external", sample_factory(),
+                     "--report-dir", report, env={"GRIMOIRE_DRILL_POSTGRES_DSN": staging.pg.url("postgres")})
+    assert result.returncode == 0, result.output
+    assert "WARNING: the --postgres-dsn role is a superuser" in result.output
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["engines"]["postgresql"]["note"].startswith("WARNING: the --postgres-dsn role is a superuser")
+    assert "WARNING: the --postgres-dsn role is a superuser" in (report / "report.html").read_text()
+    _assert_untouched(staging, before, roles)
 
 
 # -- MongoDB: only with a real server ------------------------------------------------------------

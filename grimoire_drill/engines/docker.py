@@ -26,6 +26,7 @@ from urllib.parse import quote, urlparse
 
 from ..errors import HarnessError
 from .base import RUN_LABEL, EngineInfo, ToolResult, pid_namespace, process_start
+from .pg_sandbox import RestoreRole, SandboxHost
 
 HOST_LABEL = "grimoire-drill.host"
 BOOT_LABEL = "grimoire-drill.boot"
@@ -568,11 +569,12 @@ class _DockerEngine:
         pass
 
 
-class DockerPostgres(_DockerEngine):
+class DockerPostgres(SandboxHost, _DockerEngine):
     """``with DockerPostgres(run_id) as pg:`` a started PostgreSQL container; leaving removes it.
 
-    Same methods as LocalPostgres. ``conninfo``/``url`` include the generated password: hand
-    them to a driver, never print them.
+    Same methods as LocalPostgres: a restore runs inside the container as ``create_sandbox``'s
+    unprivileged role (its password in the exec environment). ``conninfo``/``url`` include a
+    generated password: hand them to a driver, never print them.
     """
 
     engine = "postgres"
@@ -585,6 +587,7 @@ class DockerPostgres(_DockerEngine):
                  startup_timeout: float = STARTUP_TIMEOUT_S):
         super().__init__(run_id, image, startup_timeout)
         self.superuser = superuser
+        self._roles: dict[str, RestoreRole] = {}
 
     def _environment(self) -> dict[str, str]:
         return {"POSTGRES_USER": self.superuser, "POSTGRES_PASSWORD": self._password, "POSTGRES_DB": "postgres"}
@@ -599,13 +602,13 @@ class DockerPostgres(_DockerEngine):
 
         self._check_cancelled("PostgreSQL container")
         self._locate()
-        with psycopg.connect(self.conninfo("postgres"), connect_timeout=3) as conn:
+        with psycopg.connect(self._admin_conninfo(None), connect_timeout=3) as conn:
             conn.execute("SELECT 1")
 
     def _describe(self) -> EngineInfo:
         import psycopg
 
-        with psycopg.connect(self.conninfo("postgres")) as conn:
+        with psycopg.connect(self._admin_conninfo(None)) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
         return EngineInfo(kind=self.kind, version=version, image=self.image, image_id=self._image_id(),
                           tools={"pg_restore": self._tool_version("pg_restore")})
@@ -614,40 +617,54 @@ class DockerPostgres(_DockerEngine):
     def database_name(self, base: str) -> str:
         return base
 
-    def conninfo(self, dbname: str) -> str:
-        """libpq conninfo to the published port, password included."""
+    def _admin_conninfo(self, dbname: str | None) -> str:
+        """libpq conninfo to the published port as the superuser, password included."""
         from psycopg.conninfo import make_conninfo
 
         self._require_running()
-
         return make_conninfo(host=self.host, port=str(self.mapped_port), user=self.superuser,
-                             password=self._password, dbname=dbname)
+                             password=self._password, dbname=dbname or "postgres")
+
+    def _role_conninfo(self, dbname: str, role: RestoreRole) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        self._require_running()
+        return make_conninfo(host=self.host, port=str(self.mapped_port), user=role.name,
+                             password=role.password, dbname=dbname)
+
+    def _restore_role_name(self, owner: str) -> str:
+        """The app's own user name, so a plain dump's ``OWNER TO <owner>`` is a no-op; never the superuser's."""
+        if owner == self.superuser:
+            raise HarnessError(f"the restore role {owner} would be the container's superuser", where=self.image,
+                               fix="start the engine with another superuser name (the drill uses its own)")
+        return owner
 
     def url(self, dbname: str) -> str:
-        """URL for a user command (--then), password included."""
+        """URL for a user command (--then), password included; as the restore role for a sandbox."""
         self._require_running()
-        return (f"postgresql://{quote(self.superuser, safe='')}:{quote(self._password, safe='')}"
+        role = self._roles.get(dbname)
+        user, password = (role.name, role.password) if role is not None else (self.superuser, self._password)
+        return (f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
                 f"@{self.host}:{self.mapped_port}/{quote(dbname, safe='')}")
 
     def create_database(self, name: str) -> str:
+        """A database owned by the superuser (tests); restores use create_sandbox."""
         import psycopg
         from psycopg import sql
 
-        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
+        with psycopg.connect(self._admin_conninfo(None), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return name
 
     def drop_database(self, name: str) -> None:
-        import psycopg
-        from psycopg import sql
+        self._drop_sandbox(name)
 
-        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-    def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None) -> ToolResult:
-        """Run a PostgreSQL client tool inside the container against its own server."""
-        fixed = ["-h", "127.0.0.1", "-p", str(self.port), "-U", self.superuser]
-        env = {"PGPASSWORD": self._password, "PGCONNECT_TIMEOUT": "10"}
+    def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None,
+                 role: RestoreRole | None = None) -> ToolResult:
+        """Run a PostgreSQL client tool inside the container against its own server, as ``role`` if given."""
+        user, password = (role.name, role.password) if role is not None else (self.superuser, self._password)
+        fixed = ["-h", "127.0.0.1", "-p", str(self.port), "-U", user]
+        env = {"PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"}
         return self._run_inside(tool, fixed + args, files, env, timeout)
 
 

@@ -28,6 +28,7 @@ from ..errors import HarnessError
 from .base import EngineInfo, ToolProcesses, ToolResult, make_run_dir, run_env, tool_env
 from .janitor import ScratchSweep, sweep_mongo_scratch, sweep_postgres_scratch
 from .local_postgres import find_client_bindir
+from .pg_sandbox import RestoreRole, SandboxHost, admin_rights
 from .scratch import OWNER_COLLECTION, OWNER_DOCUMENT_ID, ScratchOwner, scratch_name, session_name
 
 CONNECT_TIMEOUT_MS = 15_000
@@ -163,7 +164,11 @@ class ExternalMongo:
         raise NotImplementedError("external MongoDB restores through the native loader")
 
 
-class ExternalPostgres:
+class ExternalPostgres(SandboxHost):
+    """A server reached through ``--postgres-dsn``. The DSN role is the admin: it creates the
+    unprivileged restore role ``<app user>_drill_<run id>`` (so it needs CREATEROLE) and drops it
+    with the scratch database; restores and checks run as that role."""
+
     kind = "external"
 
     def __init__(self, *, run_id: str, dsn: str):
@@ -177,6 +182,7 @@ class ExternalPostgres:
         self.bindir = find_client_bindir()
         self._created: list[str] = []
         self.undropped: list[str] = []
+        self._roles: dict[str, RestoreRole] = {}
         self._open = False
         self._tools = ToolProcesses()
         self.info = EngineInfo(kind=self.kind)
@@ -189,10 +195,15 @@ class ExternalPostgres:
             self._presence = psycopg.connect(
                 make_conninfo(**{**self._params, "application_name": session_name(self.run_id)}), autocommit=True)
             version = self._presence.execute("SHOW server_version").fetchone()[0]
+            superuser, createrole = admin_rights(self._presence)
         except psycopg.Error as exc:
             self._close_presence()
             raise HarnessError(f"external PostgreSQL at {self._where()} did not answer: {_scrubbed(exc, secret)}",
                                fix="check --postgres-dsn, network and credentials") from None
+        if not (superuser or createrole):
+            self._close_presence()
+            raise HarnessError(f"the --postgres-dsn role on {self._where()} cannot create roles: the restore runs "
+                               "as an unprivileged role it creates", fix="ALTER ROLE <dsn user> CREATEROLE")
         try:
             self.janitor = sweep_postgres_scratch(self._presence, self.run_id)
         except psycopg.Error as exc:
@@ -201,19 +212,25 @@ class ExternalPostgres:
             self._close_presence()
             raise
         note = f"scratch database *_drill_{self.run_id} on {self._where()}"
+        if superuser:
+            note = ("WARNING: the --postgres-dsn role is a superuser (the restore still runs as an unprivileged "
+                    "role; give the drill a CREATEROLE CREATEDB login instead); " + note)
         self.info = EngineInfo(kind=self.kind, version=version, note=_with_sweep(note, self.janitor))
         self._open = True
         return self
 
     def __exit__(self, *exc) -> None:
-        """Drop every scratch database we created (connections to it are ended: WITH (FORCE))."""
-        self._open = False
+        """Drop every scratch database we created (connections to it are ended: WITH (FORCE)), and its role."""
         for name in list(self._created):
             try:
                 self.drop_database(name)
             except psycopg.Error:
                 self._created.remove(name)
                 self.undropped.append(name)
+                role = self._roles.pop(name, None)
+                if role is not None:
+                    self.undropped.append(f"role {role.name}")
+        self._open = False
         self._close_presence()  # only now: what we made is gone, so no janitor may judge it left
 
     def _close_presence(self) -> None:
@@ -239,11 +256,14 @@ class ExternalPostgres:
     def database_name(self, base: str) -> str:
         return scratch_name(base, self.run_id)
 
+    def _refuse_existing(self, conn: psycopg.Connection, name: str) -> None:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            raise HarnessError(f"scratch database {name} already exists on the external PostgreSQL",
+                               fix="retry (a new run id gives a new name) or drop it by hand")
+
     def create_database(self, name: str) -> str:
         with psycopg.connect(make_conninfo(**self._params), autocommit=True) as conn:
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-                raise HarnessError(f"scratch database {name} already exists on the external PostgreSQL",
-                                   fix="retry (a new run id gives a new name) or drop it by hand")
+            self._refuse_existing(conn, name)
             conn.execute(f'CREATE DATABASE "{name}"')
             self._created.append(name)
             self._tag(conn, "DATABASE", name)
@@ -258,37 +278,64 @@ class ExternalPostgres:
         comment = ScratchOwner.this_process(self.run_id).as_comment()
         conn.execute(sql.SQL("COMMENT ON {} {} IS {}").format(sql.SQL(kind), sql.Identifier(name), sql.Literal(comment)))
 
+    def _record_owner(self, admin: psycopg.Connection, database: str, role: RestoreRole) -> None:
+        """The sandbox's role and database carry our owner record, as create_database's do."""
+        self._tag(admin, "ROLE", role.name)
+        self._tag(admin, "DATABASE", database)
+
+    def create_sandbox(self, database: str, *, owner: str, extensions=()) -> RestoreRole:
+        """The scratch database, owned by a new unprivileged role (refused if the database exists)."""
+        with psycopg.connect(make_conninfo(**self._params), autocommit=True) as conn:
+            self._refuse_existing(conn, database)
+        try:
+            return super().create_sandbox(database, owner=owner, extensions=extensions)
+        finally:
+            if database in self._roles:
+                self._created.append(database)
+
     def drop_database(self, name: str) -> None:
         if name not in self._created:
             return
-        with psycopg.connect(make_conninfo(**self._params), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._drop_sandbox(name)
         self._created.remove(name)
 
-    def conninfo(self, dbname: str) -> str:
-        """libpq conninfo for the driver, password included: never print it."""
+    def _admin_conninfo(self, dbname: str | None) -> str:
+        """libpq conninfo as the DSN's role (None: the DSN's own database), password included: never print it."""
         self._require_open()
-        return make_conninfo(**{**self._params, "dbname": dbname})
+        return make_conninfo(**self._params) if dbname is None else make_conninfo(**{**self._params, "dbname": dbname})
+
+    def _role_conninfo(self, dbname: str, role: RestoreRole) -> str:
+        self._require_open()
+        return make_conninfo(**{**self._params, "dbname": dbname, "user": role.name, "password": role.password})
+
+    def _restore_role_name(self, owner: str) -> str:
+        """New per run, like the scratch database: the server is shared, so never the app's own name."""
+        return scratch_name(owner, self.run_id)
 
     def url(self, dbname: str) -> str:
-        """URL for a --then command, password included: never print it."""
+        """URL for a --then command, password included: never print it. A sandbox: as its restore role."""
         self._require_open()
         params = {**self._params, "dbname": dbname}
+        role = self._roles.get(dbname)
+        if role is not None:
+            params.update(user=role.name, password=role.password)
         auth = params.get("user", "")
         if params.get("password"):
             auth += ":" + params["password"]
         return f"postgresql://{auth}@{params.get('host', 'localhost')}:{params.get('port', '5432')}/{dbname}"
 
-    def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None) -> ToolResult:
-        """Host client tools; connection parameters travel as PG* environment variables, not argv,
-        and the password in a password file (PGPASSFILE), not PGPASSWORD: a process's environment
-        is copied into every child it starts and shown by ``ps e`` to its user."""
+    def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None,
+                 role: RestoreRole | None = None) -> ToolResult:
+        """Host client tools, as ``role`` if given; connection parameters travel as PG* environment
+        variables, not argv, and the password in a password file (PGPASSFILE), not PGPASSWORD: a
+        process's environment is copied into every child it starts and shown by ``ps e`` to its user."""
         self._require_open()
         if self.bindir is None:
             raise HarnessError(f"{tool} not found", fix="install postgresql-client-15")
-        env = {_LIBPQ_ENV[key]: str(value) for key, value in self._params.items() if key in _LIBPQ_ENV}
+        params = self._params if role is None else {**self._params, "user": role.name, "password": role.password}
+        env = {_LIBPQ_ENV[key]: str(value) for key, value in params.items() if key in _LIBPQ_ENV}
         argv = [str(self.bindir / tool)] + [arg.format(**{k: str(v) for k, v in files.items()}) for arg in args]
-        with _password_file(self.run_id, self._params.get("password")) as passfile:
+        with _password_file(self.run_id, params.get("password")) as passfile:
             if passfile is not None:
                 env["PGPASSFILE"] = str(passfile)
             # HOME: ~/.pgpass, ~/.pg_service.conf and ~/.postgresql/ certificates, as for our own connection

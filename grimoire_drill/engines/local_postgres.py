@@ -38,6 +38,7 @@ from .base import (
     tail,
     tool_env,
 )
+from .pg_sandbox import RestoreRole, SandboxHost
 
 SERVER_USER = "postgres"
 START_ATTEMPTS = 3
@@ -113,8 +114,12 @@ def _fatal_lines(log: str) -> str:
     return "; ".join(dict.fromkeys(lines[-2:]))  # the same line from two attempts, once
 
 
-class LocalPostgres(StartStop):
-    """``with LocalPostgres(...) as pg:`` gives a started cluster; leaving the block removes it."""
+class LocalPostgres(SandboxHost, StartStop):
+    """``with LocalPostgres(...) as pg:`` gives a started cluster; leaving the block removes it.
+
+    A restore goes into ``create_sandbox``'s database as its unprivileged role (trust over our
+    own socket: the tool connects *as the role*, no password needed), never as ``superuser``.
+    """
 
     kind = "local"
 
@@ -134,6 +139,7 @@ class LocalPostgres(StartStop):
         self._short_socket_dir: Path | None = None
         self.port = 0
         self._tools = ToolProcesses()
+        self._roles: dict[str, RestoreRole] = {}
         self.info = EngineInfo(kind=self.kind)
 
     @property
@@ -214,6 +220,7 @@ class LocalPostgres(StartStop):
             self._short_socket_dir = None
         self.base_dir = None
         self.port = 0
+        self._roles.clear()
 
     def cancel(self) -> None:
         """From any thread: end running tools (pg_restore) now and start nothing new; stop() still cleans."""
@@ -228,33 +235,51 @@ class LocalPostgres(StartStop):
             raise HarnessError("the local PostgreSQL is not running", fix="use the engine inside its `with` block")
 
     # -- what the restore layer uses -------------------------------------------------------
-    def conninfo(self, dbname: str) -> str:
-        """libpq conninfo over the unix socket (trust auth inside our own dir)."""
+    def _admin_conninfo(self, dbname: str | None) -> str:
+        """libpq conninfo over the unix socket (trust auth inside our own dir) as the superuser."""
         self._require_running()
-        return f"host={self.socket_dir} port={self.port} user={self.superuser} dbname={dbname}"
+        return f"host={self.socket_dir} port={self.port} user={self.superuser} dbname={dbname or 'postgres'}"
+
+    def _role_conninfo(self, dbname: str, role: RestoreRole) -> str:
+        self._require_running()
+        return f"host={self.socket_dir} port={self.port} user={role.name} dbname={dbname}"
+
+    def _restore_role_name(self, owner: str) -> str:
+        """The app's own user name, so a plain dump's ``OWNER TO <owner>`` is a no-op; never the superuser's."""
+        if owner == self.superuser:
+            raise HarnessError(f"the restore role {owner} would be this cluster's superuser",
+                               fix="start the engine with another superuser name (the drill uses its own)")
+        return owner
 
     def url(self, dbname: str) -> str:
-        """URL for a user command (--then): TCP with the generated password."""
+        """URL for a user command (--then): TCP with a generated password, as the restore role for a sandbox."""
         self._require_running()
-        return f"postgresql://{self.superuser}:{self._password}@127.0.0.1:{self.port}/{dbname}"
+        role = self._roles.get(dbname)
+        user, password = (role.name, role.password) if role is not None else (self.superuser, self._password)
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{dbname}"
 
     def database_name(self, base: str) -> str:
         """A fresh cluster holds nothing else: restore under the production name."""
         return base
 
     def create_database(self, name: str) -> str:
-        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
+        """A database owned by the superuser (sample dumps, tests); restores use create_sandbox."""
+        with psycopg.connect(self._admin_conninfo(None), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return name
 
     def drop_database(self, name: str) -> None:
-        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._drop_sandbox(name)
 
-    def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None) -> ToolResult:
-        """Run a host PostgreSQL client tool against this cluster; ``{name}`` in args = files[name]."""
+    def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None,
+                 role: RestoreRole | None = None) -> ToolResult:
+        """Run a host PostgreSQL client tool against this cluster; ``{name}`` in args = files[name].
+
+        With ``role`` it connects as that role (a restore), else as the superuser (pg_dump of a sample).
+        """
         self._require_running()
-        argv = [str(self.bindir / tool), "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.superuser]
+        user = role.name if role is not None else self.superuser
+        argv = [str(self.bindir / tool), "-h", str(self.socket_dir), "-p", str(self.port), "-U", user]
         argv += [arg.format(**{k: str(v) for k, v in files.items()}) for arg in args]
         return self._tools.run(argv, tool_env({**run_env(self.run_id), "PGCONNECT_TIMEOUT": "10"}), timeout)
 
@@ -289,7 +314,7 @@ class LocalPostgres(StartStop):
         return (pid, started) if started is not None else None
 
     def _server_version(self) -> str:
-        with psycopg.connect(self.conninfo("postgres")) as conn:
+        with psycopg.connect(self._admin_conninfo(None)) as conn:
             return conn.execute("SHOW server_version").fetchone()[0]
 
     def _tool_version(self, tool: str) -> str:
