@@ -256,7 +256,7 @@ def test_a_drill_killed_mid_restore_leaves_its_scratch_database_and_the_next_dri
     assert stray not in present and {live, foreign} <= present
     assert staging.production_rows() == MARKERS
     engine = json.loads((tmp_path / "next" / "summary.json").read_text())["engines"]["postgresql"]
-    assert "removed 1 stray scratch object(s) of killed runs" in engine["note"]
+    assert "removed 2 stray scratch object(s) of killed runs" in engine["note"]   # its database and its restore role
     assert leftovers(killed.run_id) == []  # its pg_restore and temp dir went too (the host janitor)
     for secret in staging.secrets():
         assert secret not in following.output
