@@ -19,7 +19,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote as url_quote
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 
@@ -208,12 +208,14 @@ def end_group(pgid: int) -> None:
 def mask_secrets(output: str, values) -> str:
     """The command's output with every password of the URLs it was given masked, as printable lines."""
     for value in values:
+        output = output.replace(value, redact(value))
         try:
-            password = urlsplit(value).password
+            raw = urlsplit(value).password
         except ValueError:
-            password = None
-        for secret in {value, password, url_quote(password or "", safe="")} - {None, ""}:
-            output = output.replace(secret, redact(secret) if secret == value else MASK)
+            raw = None
+        if raw:
+            for secret in sorted({raw, unquote(raw), url_quote(unquote(raw), safe="")}, key=len, reverse=True):
+                output = output.replace(secret, MASK)
     return "\n".join(printable(line) for line in redact(output).split("\n"))
 
 
