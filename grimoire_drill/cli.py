@@ -205,9 +205,9 @@ def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_ar
         schema_after = schema_diff.snapshot(session, limits)
         printer("then: " + (f"ended after --then-timeout {config.then_timeout:g}s" if result["timed_out"]
                             else f"exited {result['exit_code']} after {result['seconds']:.1f}s"))
-        if not premigration.command_ok(result):
+        if not premigration.command_ok(result):  # an outcome, not progress: shown even with -q
             for line in premigration.console_tail(result):
-                printer(f"then| {line}")
+                print(f"then| {line}", file=sys.stderr)
         session.new_round()
         after = DrillRun(config, session=session, round_label="after",
                          extra_checks=[premigration.command_check(result)],
@@ -331,8 +331,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     printer(f"demo: writing a realistic sample backup into {out}")
     path = sample.write_sample(out, when=datetime.now(timezone.utc) - timedelta(hours=1))
     printer(f"demo: sample ready: {path}")
+    from .attribution import collect as collect_attribution
+
     config = build_config(lambda option: {"backups": out}.get(option.name))
-    return run_drill(config, printer=printer)
+    return run_drill(config, printer=printer, attribution=collect_attribution(sys.argv[1:]))
 
 
 # -- main --------------------------------------------------------------------------------------

@@ -109,9 +109,8 @@ def run_command(command: str, session: DrillSession, cwd: Path) -> dict[str, Any
     """Run CMD through the shell against the restored databases only; keep its output tail."""
     config = session.config
     added = database_environment(session)
-    if "MONGODB_URL" not in added and not config.then_allow_simulated:
-        raise HarnessError("--then: the restored MongoDB has no URL (simulated or not restored), so the command "
-                           "was not run", fix="give a real MongoDB engine or pass --then-allow-simulated")
+    # the engine chosen for the restore, which refuse_simulated() could only foresee
+    refuse_simulated(config, session.mongo.choice.kind if session.mongo.choice is not None else "none")
     env = command_environment(os.environ, added)
     limits = session.expectations.limits
     started = time.perf_counter()
@@ -251,7 +250,7 @@ def verdict(before_outcome: str, after_outcome: str, result: Mapping[str, Any], 
 
 
 def console_tail(result: Mapping[str, Any], lines: int = 20) -> list[str]:
-    """The last lines of the command's output, for the console when it failed."""
+    """The last lines of the command's output, for the console when it failed (printable, secrets masked)."""
     return result["output_tail"].rstrip().splitlines()[-lines:]
 
 

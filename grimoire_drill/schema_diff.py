@@ -62,7 +62,8 @@ def snapshot(session, limits: Limits) -> dict[str, Any]:
                 shot[kind] = _bounded({_key(s, t, n): d for s, t, n, d in rows}, len(rows), limits, "max_schema_objects")
     except (GrimoireDrillError, psycopg.Error) as exc:
         for kind in ("columns", "indexes", "constraints"):
-            shot.setdefault(kind, {"error": quote(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)})
+            shot.setdefault(kind, {"error": quote(str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                                                  limits.max_quoted_chars)})
     shot["mongodb_indexes"] = _mongo_indexes(session, limits)
     return shot
 
@@ -92,7 +93,7 @@ def _mongo_indexes(session, limits: Limits) -> dict[str, Any]:
                     if len(entries) > limits.max_schema_objects:
                         return _bounded(entries, len(entries), limits, "max_schema_objects")
     except (GrimoireDrillError, PyMongoError, AttributeError, NotImplementedError) as exc:
-        return {"error": quote(f"{type(exc).__name__}: {exc}")}
+        return {"error": quote(f"{type(exc).__name__}: {exc}", limits.max_quoted_chars)}
     return {"objects": entries}
 
 
@@ -105,10 +106,11 @@ def diff_snapshots(before: Mapping[str, Any], after: Mapping[str, Any], limits: 
             out[kind] = {"not_compared": b.get("error") or a.get("error") or "not read"}
             continue
         old, new = b["objects"], a["objects"]
+        chars = limits.max_quoted_chars
         out[kind] = {
-            "added": _listed([f"{quote(k)}: {quote(new[k])}" for k in sorted(set(new) - set(old))], limits),
-            "dropped": _listed([quote(k) for k in sorted(set(old) - set(new))], limits),
-            "changed": _listed([[quote(k), quote(old[k]), quote(new[k])]
+            "added": _listed([f"{quote(k, chars)}: {quote(new[k], chars)}" for k in sorted(set(new) - set(old))], limits),
+            "dropped": _listed([quote(k, chars) for k in sorted(set(old) - set(new))], limits),
+            "changed": _listed([[quote(k, chars), quote(old[k], chars), quote(new[k], chars)]
                                 for k in sorted(set(old) & set(new)) if old[k] != new[k]], limits),
         }
     return out

@@ -3,7 +3,6 @@ the URL an external MongoDB hands it, and how the command line is recorded."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from pymongo.uri_parser import parse_uri
