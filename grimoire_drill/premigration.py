@@ -115,6 +115,8 @@ def run_command(command: str, session: DrillSession, cwd: Path) -> dict[str, Any
     limits = session.expectations.limits
     started = time.perf_counter()
     code, timed_out, raw = run_in_own_group(command, env, cwd, config.then_timeout, limits.then_output_tail_bytes)
+    if len(raw) >= limits.then_output_tail_bytes:  # cut: its first line is a fragment (maybe of a secret)
+        raw = f"[earlier output cut at {limits.name('then_output_tail_bytes')} bytes]\n".encode() + raw.partition(b"\n")[2]
     output = mask_secrets(raw.decode("utf-8", errors="replace"), added.values())
     return {"command": redact(command), "exit_code": code, "timed_out": timed_out,
             "timeout_s": config.then_timeout, "seconds": round(time.perf_counter() - started, 3),

@@ -84,21 +84,34 @@ def test_then_past_its_timeout_is_ended_with_its_grandchildren(sample_factory, r
 
 
 ADD_COLUMN = textwrap.dedent("""
-    import os, psycopg
+    import os, sys, psycopg
+    from urllib.parse import urlsplit
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
         conn.execute("ALTER TABLE users ADD COLUMN x int")
         conn.execute("CREATE INDEX users_x_idx ON users (x)")
         conn.execute("ALTER TABLE users ADD CONSTRAINT users_x_positive CHECK (x > 0)")
+    password = urlsplit(os.environ["DATABASE_URL"]).password
+    open(sys.argv[1], "w").write(password)
+    # the kept tail (limits.then_output_tail_bytes, 16384) starts with the password's last 6 characters
+    sys.stdout.write(password + "x" * (16384 - 6))
 """)
 
 
-def test_then_schema_changes_are_in_the_diff_and_the_report(sample_factory, run_cli, tmp_path):
+def test_then_schema_changes_are_in_the_diff_and_a_cut_tail_shows_no_password_fragment(sample_factory, run_cli,
+                                                                                        tmp_path):
     script = tmp_path / "add_column.py"
     script.write_text(ADD_COLUMN)
+    password_file = tmp_path / "password"
     report = tmp_path / "r"
-    result = run_cli(*THEN, sample_factory(), "--report-dir", report, "--then", f"{sys.executable} {script}")
+    result = run_cli(*THEN, sample_factory(), "--report-dir", report, "--then",
+                     f"{sys.executable} {script} {password_file}")
     assert result.returncode == 0, result.output
-    schema = json.loads((report / "summary.json").read_text())["changes"]["schema"]
+    summary = json.loads((report / "summary.json").read_text())
+    fragment = password_file.read_text()[-6:]
+    assert "earlier output cut" in summary["then"]["output_tail"]
+    for name in ("summary.json", "report.html", "junit.xml"):
+        assert fragment not in (report / name).read_text(), name
+    schema = summary["changes"]["schema"]
     assert schema["columns"]["added"]["items"] == ["users.x: integer"]
     assert schema["columns"]["dropped"]["items"] == [] and schema["columns"]["changed"]["items"] == []
     assert [i.split(":")[0] for i in schema["indexes"]["added"]["items"]] == ["users.users_x_idx"]
