@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import __version__
+from .child_env import child_env
 from .config import OPTIONS
 from .report.html_parts import MASK, redact
 
@@ -103,9 +104,7 @@ def _git_checkout(package_dir: Path) -> dict[str, Any] | None:
     git = shutil.which("git")
     if git is None:
         return None
-    env = {"PATH": os.environ.get("PATH", os.defpath), "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
-    if "HOME" in os.environ:
-        env["HOME"] = os.environ["HOME"]
+    env = child_env({"LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}, home=True)  # HOME: the user's git config
 
     def run(*args: str) -> str | None:
         try:

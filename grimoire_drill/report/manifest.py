@@ -21,6 +21,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from grimoire_drill.child_env import child_env
 from grimoire_drill.errors import HarnessError
 from grimoire_drill.report.atomic import write_atomic
 
@@ -72,12 +73,9 @@ def write_manifest(
 
 
 def gpg_env() -> dict[str, str]:
-    """gpg's whole environment: where it and its keyring are, nothing of the drill's secrets."""
-    env = {"PATH": os.environ.get("PATH", os.defpath), "LC_ALL": "C"}
-    for name in ("GNUPGHOME", "HOME"):
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
+    """gpg's whole environment: the allow-listed basics, HOME and GNUPGHOME (its keyring), nothing else."""
+    keyring = {"GNUPGHOME": os.environ["GNUPGHOME"]} if "GNUPGHOME" in os.environ else {}
+    return child_env({**keyring, "LC_ALL": "C"}, home=True)
 
 
 def run_gpg(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
