@@ -203,7 +203,8 @@ def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_ar
         with session.running("then"):
             result = premigration.run_command(config.then, session, Path.cwd())
         schema_after = schema_diff.snapshot(session, limits)
-        printer("then: " + (f"ended after --then-timeout {config.then_timeout:g}s" if result["timed_out"]
+        printer("then: " + (result["skipped"] if result.get("skipped") else
+                            f"ended after --then-timeout {config.then_timeout:g}s" if result["timed_out"]
                             else f"exited {result['exit_code']} after {result['seconds']:.1f}s"))
         if not premigration.command_ok(result):  # an outcome, not progress: shown even with -q
             for line in premigration.console_tail(result):

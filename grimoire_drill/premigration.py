@@ -111,6 +111,12 @@ def run_command(command: str, session: DrillSession, cwd: Path) -> dict[str, Any
     added = database_environment(session)
     # the engine chosen for the restore, which refuse_simulated() could only foresee
     refuse_simulated(config, session.mongo.choice.kind if session.mongo.choice is not None else "none")
+    base = {"command": redact(command), "exit_code": None, "timed_out": False, "timeout_s": config.then_timeout,
+            "seconds": 0.0, "output_tail": "", "environment": sorted(added)}
+    unrestored = unreachable_copies(session, added)
+    if unrestored:
+        return {**base, "skipped": f"not run: {' and '.join(unrestored)} not restored, so the command could only "
+                                   "reach whatever its own configuration defaults to (alembic.ini, settings)"}
     env = command_environment(os.environ, added)
     limits = session.expectations.limits
     started = time.perf_counter()
@@ -118,9 +124,23 @@ def run_command(command: str, session: DrillSession, cwd: Path) -> dict[str, Any
     if len(raw) >= limits.then_output_tail_bytes:  # cut: its first line is a fragment (maybe of a secret)
         raw = f"[earlier output cut at {limits.name('then_output_tail_bytes')} bytes]\n".encode() + raw.partition(b"\n")[2]
     output = mask_secrets(raw.decode("utf-8", errors="replace"), added.values())
-    return {"command": redact(command), "exit_code": code, "timed_out": timed_out,
-            "timeout_s": config.then_timeout, "seconds": round(time.perf_counter() - started, 3),
-            "output_tail": output, "environment": sorted(added)}
+    return {**base, "exit_code": code, "timed_out": timed_out, "seconds": round(time.perf_counter() - started, 3),
+            "output_tail": output}
+
+
+def unreachable_copies(session: DrillSession, added: Mapping[str, str]) -> list[str]:
+    """Databases the command would get no URL for although they are real: their restore failed.
+
+    Without its variable a migration falls back to its own default (``alembic.ini``'s
+    ``sqlalchemy.url``, the app's settings), which may well be production: never run it then.
+    """
+    missing = []
+    if "DATABASE_URL" not in added:
+        missing.append("PostgreSQL")
+    simulated = session.mongo.choice is not None and session.mongo.choice.kind == "simulated"
+    if "MONGODB_URL" not in added and not simulated:
+        missing.append("MongoDB")
+    return missing
 
 
 def run_in_own_group(command: str, env: Mapping[str, str], cwd: Path, timeout: float,
@@ -221,6 +241,9 @@ def mask_secrets(output: str, values) -> str:
 
 
 def command_check(result: dict[str, Any]) -> CheckResult:
+    if result.get("skipped"):
+        return CheckResult("premigration.command", "skipped", f"--then command {result['skipped']}",
+                           {"command": result["command"]})
     if result["timed_out"]:
         message = (f"--then command did not finish within --then-timeout {result['timeout_s']:g}s; "
                    "its whole process group was ended")
@@ -235,7 +258,7 @@ def command_check(result: dict[str, Any]) -> CheckResult:
 
 
 def command_ok(result: Mapping[str, Any]) -> bool:
-    return not result["timed_out"] and result["exit_code"] == 0
+    return not result["timed_out"] and result["exit_code"] == 0 and not result.get("skipped")
 
 
 def verdict(before_outcome: str, after_outcome: str, result: Mapping[str, Any], interrupted: bool) -> str:

@@ -119,3 +119,17 @@ def test_then_schema_changes_are_in_the_diff_and_a_cut_tail_shows_no_password_fr
     assert schema["mongodb_indexes"]["added"]["items"] == []  # compared (simulated store), nothing changed
     page = (report / "report.html").read_text()
     assert "users.x: integer" in page and "users_x_positive" in page
+
+
+def test_then_is_not_run_when_a_database_was_not_restored(sample_factory, run_cli, tmp_path):
+    """No DATABASE_URL would leave the migration to its own default (alembic.ini), maybe production."""
+    marker = tmp_path / "ran"
+    report = tmp_path / "r"
+    result = run_cli(*THEN, sample_factory("missing-pg-dump"), "--report-dir", report, "--then", f"touch {marker}",
+                     env={"DATABASE_URL": "postgresql://grimoire:prod@prod-pg.example/le_grimoire"})
+    assert result.returncode == 1, result.output  # the backup is bad; that is the verdict
+    assert not marker.exists()
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["outcome"] == "failed"
+    check = next(c for c in summary["checks"] if c["id"] == "premigration.command")
+    assert check["status"] == "skipped" and "PostgreSQL not restored" in check["message"]

@@ -446,7 +446,8 @@ def rounds_table(summary: Mapping[str, Any]) -> str:
     if then:
         code = then.get("exit_code")
         status = "passed" if code == 0 and not then.get("timed_out") else "failed"
-        ended = (f'was ended after --then-timeout {_text(then.get("timeout_s"))}s (its whole process group)'
+        ended = (_text(then["skipped"]) if then.get("skipped") else
+                 f'was ended after --then-timeout {_text(then.get("timeout_s"))}s (its whole process group)'
                  if then.get("timed_out") else "exited with")
         parts.append(
             f"<h3>Migration command</h3><p><code>{_text(then.get('command'))}</code> {ended} "
