@@ -97,8 +97,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("then", "pre-migration: run this command against the restored databases, then check again"),
     Option("then_timeout", "seconds the --then command may run before its whole process group is ended "
            "(default 3600)", float, 3600.0),
-    Option("then_allow_simulated", "let --then run although a database is simulated (the command then gets "
-           "no URL for it)", _parse_bool, False, flag=True),
+    Option("then_allow_simulated", "let --then run although MongoDB is simulated: the command gets no MongoDB "
+           "URL, so it must not touch MongoDB (its own default could be anywhere)", _parse_bool, False, flag=True),
     Option("sign_key", "gpg key id: sign MANIFEST.sha256 into MANIFEST.sha256.asc (gpg --detach-sign --armor)"),
     Option("temp_dir", "parent of the run's temp dir (default: the system temp dir)", Path),
     Option("expectations", "expectations.toml to use instead of the packaged drills/expectations.toml", Path),

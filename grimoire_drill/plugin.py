@@ -259,6 +259,8 @@ class DrillRun:
                 seal_outputs(self.summary, self.report_dir, sign_key=self.config.sign_key)
             except HarnessError as error:  # e.g. gpg could not sign: the outputs stand, the caller says why
                 self.seal_error = error
+                if config.pluginmanager.get_plugin(PLUGIN_NAME) is self:  # plain pytest: no CLI to say it
+                    print(f"grimoire-drill: {error.line()}", file=sys.stderr)
         if self._lock_handle is not None:
             self._lock_handle.close()
 
