@@ -1,8 +1,9 @@
-"""``grimoire-drill run | list | inspect | sample | demo``.
+"""``grimoire-drill run | list | inspect | verify | sample | demo``.
 
 ``run`` is a thin shell over pytest: it builds the DrillConfig from the shared option table,
 hands it to the plugin and runs the packaged ``drills/`` as a pytest session, then maps the
-outcome to the exit codes DESIGN.md gives (0 passed, 1 backup failed, 2 harness, 130 interrupted).
+outcome to the exit codes DESIGN.md gives (0 passed, 1 backup failed, 2 harness, 3 --then failed,
+130 interrupted).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from . import __version__
 from .config import OPTIONS, OPTIONS_BY_NAME, Option, argv_secret_warnings, build_config
 from .deadline import RunTimedOut
 from .errors import GrimoireDrillError, HarnessError
+from .report.html_parts import redact
 
-EXIT_PASSED, EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PASSED, EXIT_FAILED, EXIT_HARNESS, EXIT_MIGRATION, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+OUTCOME_EXITS = {"passed": EXIT_PASSED, "failed": EXIT_FAILED, "error": EXIT_HARNESS, "migration_failed": EXIT_MIGRATION}
 SAME_CAUSE_SHOWN = 2  # a missing archive fails every check: say it twice, then count the rest
 
 
@@ -126,19 +129,22 @@ def _exit_code(summary: dict | None, interrupted: bool, timed_out: str | None = 
         return EXIT_INTERRUPTED
     if summary is None:
         return EXIT_HARNESS
-    return {"passed": EXIT_PASSED, "failed": EXIT_FAILED, "error": EXIT_HARNESS}[summary["outcome"]]
+    return OUTCOME_EXITS[summary["outcome"]]
 
 
 def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_args: Sequence[str] = (),
-              verbose: bool = False) -> int:
+              verbose: bool = False, attribution: dict | None = None) -> int:
+    """One drill; ``attribution`` (who ran it, how, with what build) goes into its summary as given."""
     import pytest
 
     from .engines.janitor import sweep_strays
     from .plugin import DrillRun
 
     if config.then:
-        return run_premigration(config, printer=printer, keyword=keyword, pytest_args=pytest_args, verbose=verbose)
-    drill = DrillRun(config, progress=printer)
+        return run_premigration(config, printer=printer, keyword=keyword, pytest_args=pytest_args, verbose=verbose,
+                                attribution=attribution)
+    drill = DrillRun(config, progress=printer,
+                     extra_summary={"attribution": attribution} if attribution is not None else None)
     printer(f"run {drill.run_id}: drilling {config.backups}")
     for stray in sweep_strays(drill.run_id, [config.temp_dir] if config.temp_dir is not None else []):
         printer(f"removed a stray of a killed earlier run: {stray}")
@@ -147,51 +153,81 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
         print(f"grimoire-drill: the drill did not run (pytest exit {int(code)})", file=sys.stderr)
         return EXIT_HARNESS
     _print_verdict(drill.summary, drill.report_dir)
-    return _exit_code(drill.summary, drill.interrupted, drill.session.timed_out)
+    return _sealed(drill, _exit_code(drill.summary, drill.interrupted, drill.session.timed_out))
+
+
+def _sealed(drill, code: int) -> int:
+    """``code``, unless the outputs could not be sealed or signed (exit 2: the evidence is incomplete)."""
+    if drill.seal_error is None:
+        return code
+    print(f"grimoire-drill: {drill.seal_error.line()}", file=sys.stderr)
+    return EXIT_HARNESS if code != EXIT_INTERRUPTED else code
 
 
 def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_args: Sequence[str],
-                     verbose: bool) -> int:
-    """Round 'before' (outputs in <report dir>/before/), the command, round 'after' (the main outputs)."""
+                     verbose: bool, attribution: dict | None = None) -> int:
+    """Round 'before' (outputs in <report dir>/before/), the command, round 'after' (the main outputs).
+
+    A simulated MongoDB is refused before anything is restored (exit 2) unless
+    --then-allow-simulated; a failed command over a good backup is exit 3 (migration_failed).
+    """
     import pytest
 
-    from . import premigration
+    from . import premigration, schema_diff
     from .engines.janitor import sweep_strays
+    from .engines.selection import choose_mongo
     from .plugin import DrillRun
 
+    premigration.refuse_simulated(config, choose_mongo(config).kind)
+    extra = {"attribution": attribution} if attribution is not None else {}
     first = DrillRun(config, progress=printer)
     session = first.session
-    printer(f"run {first.run_id}: pre-migration drill of {config.backups}; then: {config.then}")
+    printer(f"run {first.run_id}: pre-migration drill of {config.backups}; then: {redact(config.then)}")
     for stray in sweep_strays(first.run_id, [config.temp_dir] if config.temp_dir is not None else []):
         printer(f"removed a stray of a killed earlier run: {stray}")
     try:
         main_dir = first.decide_report_dir()
-        before = DrillRun(config, session=session, round_label="before", record_history=False)
+        before = DrillRun(config, session=session, round_label="before", record_history=False, extra_summary=extra)
         before.report_dir = main_dir / "before"
         pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[before])
         if before.summary is None or before.interrupted:
             return _exit_code(before.summary, before.interrupted, session.timed_out)
         _print_verdict(before.summary, before.report_dir)
+        if before.seal_error is not None:
+            return _sealed(before, EXIT_HARNESS)
         before_round = premigration.round_record("before", before.summary, session)
-        printer(f"then: running {config.then!r} against the restored databases")
+        limits = session.expectations.limits
+        schema_before = schema_diff.snapshot(session, limits)
+        printer(f"then: running {redact(config.then)!r} against the restored databases "
+                f"(timeout {config.then_timeout:g}s)")
         with session.running("then"):
             result = premigration.run_command(config.then, session, Path.cwd())
-        printer(f"then: exited {result['exit_code']} after {result['seconds']:.1f}s")
+        schema_after = schema_diff.snapshot(session, limits)
+        printer("then: " + (result["skipped"] if result.get("skipped") else
+                            f"ended after --then-timeout {config.then_timeout:g}s" if result["timed_out"]
+                            else f"exited {result['exit_code']} after {result['seconds']:.1f}s"))
+        if not premigration.command_ok(result):  # an outcome, not progress: shown even with -q
+            for line in premigration.console_tail(result):
+                print(f"then| {line}", file=sys.stderr)
         session.new_round()
         after = DrillRun(config, session=session, round_label="after",
                          extra_checks=[premigration.command_check(result)],
-                         extra_summary={"then": result})
+                         extra_summary={**extra, "then": result})
         after.report_dir = main_dir
         after.extra_summary["rounds"] = [before_round]
+
         def add_after_round(summary: dict) -> None:
             summary["rounds"].append(premigration.round_record("after", summary, session))
-            summary["changes"] = premigration.changes(summary["rounds"][0], summary["rounds"][-1])
+            summary["changes"] = premigration.changes(summary["rounds"][0], summary["rounds"][-1],
+                                                      schema_before, schema_after, limits)
+            summary["outcome"] = premigration.verdict(before.summary["outcome"], summary["outcome"], result,
+                                                      after.interrupted)
         after.finish_summary = add_after_round
         pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[after])
         if after.summary is None:
             return EXIT_HARNESS
         _print_verdict(after.summary, after.report_dir)
-        return _exit_code(after.summary, after.interrupted, session.timed_out)
+        return _sealed(after, _exit_code(after.summary, after.interrupted, session.timed_out))
     finally:
         session.close()
 
@@ -253,6 +289,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the report is intact (and signed, and of that archive, when asked), else 1, a line per problem."""
+    from .verify import verify_report
+
+    problems, notes = verify_report(args.report_dir, archive=args.archive, require_signature=args.require_signature)
+    for line in problems:
+        print(f"PROBLEM: {line}")
+    if problems:
+        print(f"FAILED: {args.report_dir}: {len(problems)} problem(s)")
+        return EXIT_FAILED
+    print(f"OK: {args.report_dir}: " + "; ".join(notes))
+    return EXIT_PASSED
+
+
 # -- sample / demo -----------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> int:
     from . import sample
@@ -282,8 +332,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     printer(f"demo: writing a realistic sample backup into {out}")
     path = sample.write_sample(out, when=datetime.now(timezone.utc) - timedelta(hours=1))
     printer(f"demo: sample ready: {path}")
+    from .attribution import collect as collect_attribution
+
     config = build_config(lambda option: {"backups": out}.get(option.name))
-    return run_drill(config, printer=printer)
+    return run_drill(config, printer=printer, attribution=collect_attribution(sys.argv[1:]))
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -304,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("archive", type=Path)
     ins.add_argument("--passphrase-file", type=Path, default=None)
 
+    ver = sub.add_parser("verify", help="check a report folder: manifest hashes, signature, the archive drilled")
+    ver.add_argument("report_dir", type=Path, metavar="REPORT_DIR")
+    ver.add_argument("--archive", type=Path, default=None, help="the archive (or backup_* folder) that was drilled")
+    ver.add_argument("--require-signature", action="store_true", help="fail when MANIFEST.sha256.asc is missing")
+
     smp = sub.add_parser("sample", help="write a realistic sample backup (optionally with one defect)")
     smp.add_argument("out", type=Path)
     smp.add_argument("--defect", default=None, help="one defect to plant (see the list below)")
@@ -322,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .attribution import collect as collect_attribution
+
     logging.getLogger("testcontainers").setLevel(logging.WARNING)  # our progress lines say what matters
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -333,8 +392,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if config.backups is None:
                 raise HarnessError("no BACKUPS given", fix="grimoire-drill run /path/to/backups (or env GRIMOIRE_DRILL_BACKUPS)")
             return run_drill(config, printer=Printer(args.quiet), keyword=args.keyword,
-                             pytest_args=shlex.split(args.pytest_args), verbose=verbose)
-        return {"list": cmd_list, "inspect": cmd_inspect, "sample": cmd_sample, "demo": cmd_demo}[args.command](args)
+                             pytest_args=shlex.split(args.pytest_args), verbose=verbose,
+                             attribution=collect_attribution(sys.argv[1:] if argv is None else argv))
+        commands = {"list": cmd_list, "inspect": cmd_inspect, "verify": cmd_verify, "sample": cmd_sample,
+                    "demo": cmd_demo}
+        return commands[args.command](args)
     except GrimoireDrillError as error:
         if verbose:
             raise

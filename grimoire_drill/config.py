@@ -95,6 +95,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeout", "end the whole run after this many seconds: exit 2 naming the phase, everything cleaned up, "
            "outputs written (default: limits.run_timeout_s of expectations.toml, 6 h)", parse_seconds),
     Option("then", "pre-migration: run this command against the restored databases, then check again"),
+    Option("then_timeout", "seconds the --then command may run before its whole process group is ended "
+           "(default 3600)", float, 3600.0),
+    Option("then_allow_simulated", "let --then run although MongoDB is simulated: the command gets no MongoDB "
+           "URL, so it must not touch MongoDB (its own default could be anywhere)", _parse_bool, False, flag=True),
+    Option("sign_key", "gpg key id: sign MANIFEST.sha256 into MANIFEST.sha256.asc (gpg --detach-sign --armor)"),
     Option("temp_dir", "parent of the run's temp dir (default: the system temp dir)", Path),
     Option("expectations", "expectations.toml to use instead of the packaged drills/expectations.toml", Path),
 )
@@ -128,6 +133,9 @@ class DrillConfig:
     jobs: int | None = None
     timeout: float | None = None
     then: str | None = None
+    then_timeout: float = 3600.0
+    then_allow_simulated: bool = False
+    sign_key: str | None = None
     temp_dir: Path | None = None
     expectations: Path | None = None
 
@@ -167,6 +175,9 @@ class DrillConfig:
         if self.postgres_kind == "simulated":
             raise HarnessError("there is no simulated PostgreSQL: the drill always restores into a real server",
                                fix="use --postgres-engine auto|docker|local|external")
+        if self.then_timeout <= 0:
+            raise HarnessError(f"--then-timeout must be more than 0 seconds, not {self.then_timeout:g}",
+                               fix="give the seconds the --then command may run, e.g. 3600")
         if self.require_real and self.mongo_kind == "simulated":
             raise HarnessError("--require-real contradicts --mongo-engine simulated", fix="drop one of them")
         return self

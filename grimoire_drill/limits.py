@@ -45,6 +45,10 @@ class Limits:
     max_document_bytes: int = 16 * MIB + 16 * KIB  # BSON's 16 MiB, plus mongodump's slack
     # what outputs quote
     max_quoted_chars: int = 300
+    # --then: what is kept of the command's output, and how much schema the before/after diff compares
+    then_output_tail_bytes: int = 16 * KIB
+    max_schema_objects: int = 100_000          # columns, indexes or constraints compared per kind
+    max_listed_changes: int = 500              # changes listed per kind; the rest are counted
     # the whole run
     run_timeout_s: float = 6 * 3600.0
 

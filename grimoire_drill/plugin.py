@@ -19,6 +19,8 @@ from typing import Any, Callable
 import pytest
 
 from . import archive
+from .attribution import collect as collect_attribution
+from .attribution import with_servers
 from .child_env import settle_platform_probe
 from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config
 from .engines.base import new_run_id
@@ -137,6 +139,7 @@ class DrillRun:
         self._checked_at: datetime | None = None
         self._checks_done: float | None = None
         self.outputs: list[Path] = []
+        self.seal_error: HarnessError | None = None  # sealing or signing the outputs failed (exit 2)
 
     # -- where outputs go --------------------------------------------------------------------
     def decide_report_dir(self) -> Path:
@@ -234,6 +237,8 @@ class DrillRun:
                                      interrupted=self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED,
                                      extra_phases=[check_phase])
         self.summary.update(self.extra_summary)
+        if "attribution" in self.summary:
+            self.summary["attribution"] = with_servers(self.summary["attribution"], self.summary["engines"])
         if self.round_label is not None:
             self.summary["round"] = self.round_label
         if self.finish_summary is not None:
@@ -241,7 +246,7 @@ class DrillRun:
         self.outputs = write_run_outputs(self.summary, self.report_dir,
                                          self.history_path if self.record_history else None,
                                          report_seconds_from=started, clock_start=self.session.clock_start)
-        session.exitstatus = {"passed": 0, "failed": 1, "error": 2}[self.summary["outcome"]]
+        session.exitstatus = {"passed": 0, "failed": 1, "error": 2, "migration_failed": 3}[self.summary["outcome"]]
         if self.interrupted:
             session.exitstatus = 130 if self.session.timed_out is None else 2
 
@@ -250,7 +255,12 @@ class DrillRun:
         from .report.outputs import seal_outputs
 
         if self.summary is not None and self.report_dir is not None:
-            seal_outputs(self.summary, self.report_dir)
+            try:
+                seal_outputs(self.summary, self.report_dir, sign_key=self.config.sign_key)
+            except HarnessError as error:  # e.g. gpg could not sign: the outputs stand, the caller says why
+                self.seal_error = error
+                if config.pluginmanager.get_plugin(PLUGIN_NAME) is self:  # plain pytest: no CLI to say it
+                    print(f"grimoire-drill: {error.line()}", file=sys.stderr)
         if self._lock_handle is not None:
             self._lock_handle.close()
 
@@ -327,7 +337,8 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("drill_backups") is None and not config.getini("grimoire_drill_backups"):
             return  # not a drill: stay out of the way
         try:
-            run = DrillRun(config_from_pytest(config), progress=lambda line, transient=False: print(line, file=sys.stderr))
+            run = DrillRun(config_from_pytest(config), progress=lambda line, transient=False: print(line, file=sys.stderr),
+                           extra_summary={"attribution": collect_attribution(sys.argv[1:], program="pytest")})
         except GrimoireDrillError as error:
             raise pytest.UsageError(error.line()) from None
         config.pluginmanager.register(run, PLUGIN_NAME)

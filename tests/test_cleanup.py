@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from grimoire_drill.engines.janitor import sweep_strays
 from grimoire_drill.engines.local_mongo import find_mongod
 from grimoire_drill.engines.local_postgres import find_bindir
 
-from engine_traces import RUN_ID, LiveRun, child_of, leftovers
+from engine_traces import LINE_WAIT_S, RUN_ID, LiveRun, child_of, leftovers
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(find_bindir() is None, reason="PostgreSQL server binaries (initdb, pg_ctl) not found")]
@@ -344,3 +345,25 @@ def test_two_drills_at_once_on_the_same_backups_do_not_collide(big_sample, tmp_p
     history = (tmp_path / "reports" / "history.jsonl").read_text().splitlines()
     assert {json.loads(line)["run_id"] for line in history} == {first.run_id, second.run_id}
     assert leftovers(first.run_id) == [] and leftovers(second.run_id) == []
+
+
+def test_sigterm_during_then_ends_the_commands_process_group_and_cleans_up(sample_factory, tmp_path):
+    """The --then command runs in its own session: SIGTERM to the drill still ends it and its grandchildren."""
+    pid_file = tmp_path / "grandchild.pid"
+    command = f"sh -c 'sleep 600 & echo $! > {pid_file}.part; mv {pid_file}.part {pid_file}; wait'"
+    run = LiveRun(*LOCAL, "--then-allow-simulated", sample_factory(), "--report-dir", tmp_path / "report",
+                  "--then", command, cwd=tmp_path)
+    try:
+        run.wait_for("then: running")
+        for _ in range(LINE_WAIT_S * 10):  # the command writes it right after starting
+            if pid_file.exists():
+                break
+            time.sleep(0.1)
+        grandchild = int(pid_file.read_text())
+        run.signal(signal.SIGTERM)
+        code = run.finish()
+    finally:
+        run.kill()
+    assert code == 130, run.output
+    assert process_start(grandchild) is None  # ended (or a zombie for init to reap): not running
+    assert leftovers(run.run_id) == []

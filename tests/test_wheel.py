@@ -49,3 +49,16 @@ def test_a_drill_runs_from_the_wheel_not_the_checkout(unpacked_wheel, sample_fac
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["totals"]["passed"] >= 40
+
+
+def test_an_installed_wheel_is_identified_by_its_record_hash(unpacked_wheel, tmp_path):
+    import hashlib
+
+    env = dict(os.environ, PYTHONPATH=str(unpacked_wheel))
+    code = "import json; from grimoire_drill.attribution import build_identity; print(json.dumps(build_identity()))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=60, check=True)
+    build = json.loads(done.stdout)
+    record = next(unpacked_wheel.glob("grimoire_drill-*.dist-info/RECORD"))
+    assert build["source"] == "distribution"
+    assert build["record_sha256"] == hashlib.sha256(record.read_bytes()).hexdigest()

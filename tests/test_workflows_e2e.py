@@ -11,6 +11,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 RUN = ("run", "--mongo-engine", "simulated", "--postgres-engine", "local")
+THEN = RUN + ("--then-allow-simulated",)  # no MongoDB server here: --then runs against PostgreSQL only
 
 MIGRATION = textwrap.dedent("""
     import os, psycopg
@@ -27,7 +28,7 @@ def test_then_runs_the_migration_on_the_copy_and_reports_both_rounds(sample_fact
     script = tmp_path / "migrate.py"
     script.write_text(MIGRATION)
     report = tmp_path / "r"
-    result = run_cli(*RUN, sample_factory(), "--report-dir", report, "--then", f"{sys.executable} {script}")
+    result = run_cli(*THEN, sample_factory(), "--report-dir", report, "--then", f"{sys.executable} {script}")
     assert result.returncode == 0, result.output
     summary = json.loads((report / "summary.json").read_text())
     before = json.loads((report / "before" / "summary.json").read_text())
@@ -43,21 +44,24 @@ def test_then_runs_the_migration_on_the_copy_and_reports_both_rounds(sample_fact
     assert "recipe_ratings" in page and "ffff00000001" in page
 
 
-def test_failing_then_command_fails_the_drill_with_its_exit_code_and_output(sample_factory, run_cli, tmp_path):
+def test_failing_then_command_is_migration_failed_exit_3_with_its_exit_code_and_output(sample_factory, run_cli,
+                                                                                       tmp_path):
     report = tmp_path / "r"
-    command = f"{sys.executable} -c \"import sys; print('alembic: cannot upgrade, column exists'); sys.exit(3)\""
-    result = run_cli(*RUN, sample_factory(), "--report-dir", report, "--then", command)
-    assert result.returncode == 1, result.output
+    command = f"{sys.executable} -c \"import sys; print('alembic: cannot upgrade, column exists'); sys.exit(5)\""
+    result = run_cli(*THEN, sample_factory(), "--report-dir", report, "--then", command)
+    assert result.returncode == 3, result.output
+    assert "column exists" in result.stderr  # the output tail on the console
     summary = json.loads((report / "summary.json").read_text())
-    assert summary["then"]["exit_code"] == 3
+    assert summary["outcome"] == "migration_failed"
+    assert summary["then"]["exit_code"] == 5
     check = next(c for c in summary["checks"] if c["id"] == "premigration.command")
-    assert check["status"] == "failed" and "exited 3" in check["message"] and "column exists" in check["message"]
+    assert check["status"] == "failed" and "exited 5" in check["message"] and "column exists" in check["message"]
     assert "column exists" in (report / "report.html").read_text()
 
 
 def test_database_password_never_leaks_through_then(sample_factory, run_cli, tmp_path):
     report = tmp_path / "r"
-    result = run_cli(*RUN, sample_factory(), "--report-dir", report, "--then", 'echo "url=$DATABASE_URL"')
+    result = run_cli(*THEN, sample_factory(), "--report-dir", report, "--then", 'echo "url=$DATABASE_URL"')
     assert result.returncode == 0, result.output
     summary = json.loads((report / "summary.json").read_text())
     tail = summary["then"]["output_tail"]

@@ -12,10 +12,12 @@ Credentials stay inside client objects; they never reach argv, output or a child
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import quote as url_quote
 
 import psycopg
 import pymongo
@@ -142,11 +144,23 @@ class ExternalMongo:
         return name
 
     def url(self, dbname: str) -> str:
-        """A URI for a --then command: the given one with the scratch database as its path."""
+        """A URI for a --then command: the given one with the scratch database as its path.
+
+        The path database is also where a driver authenticates unless ``authSource`` says
+        otherwise, so the original authentication database is kept explicitly (the given
+        ``authSource``, else the original path database, else ``admin``), or a user defined in
+        ``admin`` would fail to log in to the scratch database.
+        """
         head, _, rest = self._uri.partition("://")
-        hostpart, _, query = rest.partition("/")
-        options = query.partition("?")[2]
-        return f"{head}://{hostpart}/{dbname}" + (f"?{options}" if options else "")
+        hostpart, _, path_and_query = rest.partition("/")
+        hostpart, _, query = hostpart.partition("?")  # mongodb://host?opts (no slash) is valid too
+        query = path_and_query.partition("?")[2] or query
+        options = [item for item in re.split("[&;]", query) if item and item.split("=", 1)[0].lower() != "authsource"]
+        if self._parsed.get("username") is not None:
+            given = next((v for k, v in self._parsed["options"].items() if k.lower() == "authsource"), None)
+            source = given or self._parsed.get("database") or "admin"
+            options.append("authSource=" + url_quote(source, safe=""))
+        return f"{head}://{hostpart}/{url_quote(dbname, safe='')}" + (f"?{'&'.join(options)}" if options else "")
 
     def document_count(self, database: str, collection: str) -> int:
         """Documents the server holds in ``database.collection``, counted by the server."""

@@ -24,8 +24,8 @@ from grimoire_drill.report.facts import is_simulated, simulated_databases
 
 MASK = "***"
 DATABASE_NAMES = {"mongodb": "MongoDB", "postgresql": "PostgreSQL"}
-OUTCOME_SYMBOLS = {"passed": "\u2714", "failed": "\u2718", "error": "\u26a0"}
-OUTCOME_COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#9a6700"}
+OUTCOME_SYMBOLS = {"passed": "\u2714", "failed": "\u2718", "error": "\u26a0", "migration_failed": "\u2718"}
+OUTCOME_COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#9a6700", "migration_failed": "#8250df"}
 UNKNOWN_COLOUR = "#6e7781"
 CHECK_STATUSES = ("passed", "failed", "skipped", "error")
 MAX_EVIDENCE_ROWS = 50
@@ -71,6 +71,7 @@ _CSS = """
 .gd-verdict--passed{background:#1a7f37}
 .gd-verdict--failed{background:#cf222e}
 .gd-verdict--error{background:#9a6700}
+.gd-verdict--migration_failed{background:#8250df}
 .gd-verdict__word{font-size:56px;font-weight:800;letter-spacing:.06em;line-height:1.1}
 .gd-verdict__meta{font-size:16px;margin-top:.3em}
 .gd-verdict__error{font-size:15px;margin-top:.5em;font-weight:600}
@@ -438,11 +439,18 @@ def rounds_table(summary: Mapping[str, Any]) -> str:
             f'<table class="gd-table"><thead><tr><th></th>{head}<th>Change</th></tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>"
         )
+    if summary.get("changes"):
+        from grimoire_drill.report.html_run import schema_changes
+
+        parts.append(schema_changes(summary["changes"]))
     if then:
         code = then.get("exit_code")
-        status = "passed" if code == 0 else "failed"
+        status = "passed" if code == 0 and not then.get("timed_out") else "failed"
+        ended = (_text(then["skipped"]) if then.get("skipped") else
+                 f'was ended after --then-timeout {_text(then.get("timeout_s"))}s (its whole process group)'
+                 if then.get("timed_out") else "exited with")
         parts.append(
-            f"<h3>Migration command</h3><p><code>{_text(then.get('command'))}</code> exited with "
+            f"<h3>Migration command</h3><p><code>{_text(then.get('command'))}</code> {ended} "
             f'<span class="gd-badge gd-badge--{status}">{_text(code)}</span></p>'
         )
         if then.get("output_tail"):
@@ -453,6 +461,8 @@ def rounds_table(summary: Mapping[str, Any]) -> str:
 
 def full_page(summary: Mapping[str, Any], history: Iterable[Mapping[str, Any]]) -> str:
     """A complete, self-contained report.html: no script, no external asset, CSP forbids both."""
+    from grimoire_drill.report.html_run import attribution_table
+
     outcome = str(summary.get("outcome", "error")).upper()
     archive = summary.get("archive") or {}
     backup = archive.get("backup_id") or archive.get("name") or "no backup"
@@ -476,6 +486,7 @@ def full_page(summary: Mapping[str, Any], history: Iterable[Mapping[str, Any]]) 
         counts_table(summary),
         rounds_table(summary),
         checks_table(summary),
+        attribution_table(summary),
         trend_svg(history),
     ]
     return (

@@ -5,6 +5,10 @@ sha256sum -c MANIFEST.sha256`` checks it with no grimoire-drill installed. The a
 drilled is named in a ``#`` comment line, which ``sha256sum -c`` ignores: the archive usually
 lives elsewhere (or is rotated away), and the manifest vouches for the outputs, while the
 comment still ties them to one exact backup.
+
+``--sign-key`` adds ``MANIFEST.sha256.asc``, gpg's detached armored signature of the sealed
+manifest (``gpg --verify MANIFEST.sha256.asc MANIFEST.sha256``): hashes alone show a report was
+not edited by accident, the signature that whoever edits it cannot re-seal it unnoticed.
 """
 
 from __future__ import annotations
@@ -12,13 +16,18 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from grimoire_drill.child_env import child_env
 from grimoire_drill.errors import HarnessError
 from grimoire_drill.report.atomic import write_atomic
 
 MANIFEST_NAME = "MANIFEST.sha256"
+SIGNATURE_NAME = MANIFEST_NAME + ".asc"
+GPG_TIMEOUT_S = 120  # an agent waiting for a passphrase nobody types must not hang the drill
 ARCHIVE_COMMENT = "# archive: "
 _LINE = re.compile(r"^(?P<digest>[0-9a-f]{64}) [ *](?P<name>.+)$")
 _CHUNK = 1024 * 1024
@@ -61,6 +70,64 @@ def write_manifest(
             )
         lines.append(f"{file_sha256(target)}  {name}")
     return write_atomic(directory / MANIFEST_NAME, "\n".join(lines) + "\n")
+
+
+def gpg_env() -> dict[str, str]:
+    """gpg's whole environment: the allow-listed basics, HOME and GNUPGHOME (its keyring), nothing else."""
+    keyring = {"GNUPGHOME": os.environ["GNUPGHOME"]} if "GNUPGHOME" in os.environ else {}
+    return child_env({**keyring, "LC_ALL": "C"}, home=True)
+
+
+def run_gpg(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``gpg --batch ARGS`` in ``cwd`` with ``gpg_env()``; HarnessError when gpg is absent or hangs."""
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        raise HarnessError("gpg not found", fix="install gnupg (apt-get install gnupg)")
+    try:
+        return subprocess.run([gpg, "--batch", "--no-tty", *args], cwd=cwd, env=gpg_env(), capture_output=True,
+                              text=True, errors="replace", timeout=GPG_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise HarnessError(f"gpg did not finish within {GPG_TIMEOUT_S}s", where=str(cwd),
+                           fix="check the key's passphrase is cached in gpg-agent (gpg runs in batch mode)") from None
+
+
+def sign_manifest(report_dir: str | os.PathLike[str], key_id: str) -> Path:
+    """``MANIFEST.sha256.asc``: ``gpg --detach-sign --armor`` by ``key_id`` of the sealed manifest."""
+    directory = Path(report_dir)
+    target = directory / SIGNATURE_NAME
+    partial = directory / (SIGNATURE_NAME + ".partial")
+    partial.unlink(missing_ok=True)
+    done = run_gpg(["--yes", "--local-user", key_id, "--armor", "--output", partial.name,
+                    "--detach-sign", MANIFEST_NAME], directory)
+    if done.returncode != 0 or not partial.is_file():
+        partial.unlink(missing_ok=True)
+        why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        raise HarnessError(f"gpg could not sign {MANIFEST_NAME} with key {key_id!r}: {why[:300]}",
+                           where=str(directory), fix="check --sign-key names a secret key in GNUPGHOME")
+    os.replace(partial, target)
+    return target
+
+
+def recorded_archive(report_dir: str | os.PathLike[str]) -> tuple[str | None, str | None]:
+    """(sha256, path) of the archive the manifest's header names; None for what it does not record."""
+    try:
+        text = (Path(report_dir) / MANIFEST_NAME).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None, None
+    for line in text.splitlines():
+        if line.startswith(ARCHIVE_COMMENT):
+            digest, _, path = line[len(ARCHIVE_COMMENT):].partition("  ")
+            return (digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None), (path if path != "unknown" else None)
+    return None, None
+
+
+def listed_files(report_dir: str | os.PathLike[str]) -> list[str]:
+    """The file names the manifest lists (empty when it is missing or unreadable)."""
+    try:
+        text = (Path(report_dir) / MANIFEST_NAME).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [m["name"] for m in map(_LINE.match, text.splitlines()) if m is not None]
 
 
 def verify_manifest(report_dir: str | os.PathLike[str]) -> list[str]:

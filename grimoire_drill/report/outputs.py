@@ -13,7 +13,7 @@ from typing import Any
 
 from .atomic import write_atomic
 from .history import append_history, read_history
-from .manifest import write_manifest
+from .manifest import SIGNATURE_NAME, sign_manifest, write_manifest
 from .prometheus import write_prom
 from .schema import validate_summary
 
@@ -36,16 +36,21 @@ def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: P
     return [report_dir / name for name in OUTPUT_FILES]
 
 
-def seal_outputs(summary: dict[str, Any], report_dir: Path) -> Path:
-    """MANIFEST.sha256 over every output present, with the archive's own hash in its header."""
+def seal_outputs(summary: dict[str, Any], report_dir: Path, sign_key: str | None = None) -> Path:
+    """MANIFEST.sha256 over every output present, with the archive's own hash in its header;
+    then, with ``sign_key``, its detached signature MANIFEST.sha256.asc (a stale one is removed first)."""
     present = [report_dir / name for name in OUTPUT_FILES if (report_dir / name).is_file()]
     archive = summary.get("archive", {})
-    return write_manifest(report_dir, present, archive.get("path"), archive.get("sha256"))
+    (report_dir / SIGNATURE_NAME).unlink(missing_ok=True)  # it would vouch for an earlier run's manifest
+    manifest = write_manifest(report_dir, present, archive.get("path"), archive.get("sha256"))
+    if sign_key:
+        sign_manifest(report_dir, sign_key)
+    return manifest
 
 
 def html_sections(summary: dict[str, Any], history_path: Path) -> list[str]:
     """The report's own sections, placed above pytest-html's results table."""
-    from . import html_parts
+    from . import html_parts, html_run
 
     history = read_history(history_path, limit=HISTORY_SHOWN)
     return [
@@ -58,5 +63,6 @@ def html_sections(summary: dict[str, Any], history_path: Path) -> list[str]:
         html_parts.counts_table(summary),
         html_parts.checks_table(summary),
         html_parts.rounds_table(summary),
+        html_run.attribution_table(summary),
         html_parts.trend_svg(history),
     ]

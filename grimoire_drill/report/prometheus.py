@@ -28,7 +28,7 @@ from grimoire_drill.report.atomic import write_atomic
 from grimoire_drill.report.facts import epoch_seconds, is_simulated
 
 PREFIX = "grimoire_drill"
-OUTCOMES = ("passed", "failed", "error")
+OUTCOMES = ("passed", "failed", "error", "migration_failed")
 CHECK_STATUSES = ("passed", "failed", "skipped", "error")
 
 
