@@ -26,11 +26,10 @@ from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.errors import BSONError
 
 from grimoire_drill.errors import DrillFailure
+from grimoire_drill.limits import Limits
+from grimoire_drill.text import printable
 
 CHUNK = 1024 * 1024
-# BSON's 16 MiB document limit plus the 16 KiB the server allows itself for internal documents.
-MAX_BSON_BYTES = 16 * 1024 * 1024 + 16 * 1024
-MAX_EXPORT_ELEMENT_CHARS = 64 * 1024 * 1024
 # A scalar ending this close to the end of the buffer might continue in the next chunk.
 LOOKAHEAD_CHARS = 64
 PG_HEAD_BYTES = 64 * 1024
@@ -40,6 +39,9 @@ PG_CUSTOM_FORMAT = 1  # pg_backup.h: archCustom
 VALIDATING_CODEC = CodecOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
 GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, BSONError)
+# Each level of nesting costs a BSON document at least 7 bytes (type, empty key's NUL, length,
+# terminator): a document shorter than this cannot be too deep, and is not walked.
+BSON_BYTES_PER_LEVEL = 7
 # Longest first: "x.metadata.json.gz" must not be taken for a collection "x.metadata.json".
 DUMP_SUFFIXES = ((".metadata.json.gz", "metadata"), (".metadata.json", "metadata"),
                  (".bson.gz", "bson"), (".bson", "bson"))
@@ -63,7 +65,11 @@ class IndexSpec:
 
 @dataclass(frozen=True)
 class CollectionDump:
-    """One collection's files in a mongodump tree. ``bson_path`` is None for views."""
+    """One collection's files in a mongodump tree. ``bson_path`` is None for views.
+
+    ``problem`` says why the collection cannot be loaded at all (a file name that is not UTF-8,
+    which mongodump never writes): the loader reports it against this collection and loads the others.
+    """
 
     database: str
     name: str
@@ -72,36 +78,63 @@ class CollectionDump:
     gzipped: bool
     indexes: tuple[IndexSpec, ...]
     uuid: str | None
+    problem: str | None = None
 
 
 # --------------------------------------------------------------------------- mongodump
 
 
-def scan_mongodump(root: Path) -> dict[str, dict[str, CollectionDump]]:
+def scan_mongodump(root: Path, limits: Limits | None = None) -> dict[str, dict[str, CollectionDump]]:
     """database -> collection -> files, for a ``mongodump --out`` folder (``backup/mongodb``).
 
     Top-level files (``prelude.json``, ``oplog.bson``) are not collections and are ignored.
     A missing or empty folder gives {}: the backup job leaves it empty when MongoDB was down,
-    and saying so is the drill's job, not the reader's.
+    and saying so is the drill's job, not the reader's. Names that are not UTF-8 (shown with
+    ``\\xff`` escapes) become collections with a ``problem``, never a crash further on.
     """
+    limits = Limits() if limits is None else limits
     root = Path(root)
     if not root.is_dir():
         return {}
     tree: dict[str, dict[str, CollectionDump]] = {}
     for db_dir in sorted(path for path in root.iterdir() if path.is_dir()):
-        collections = _scan_database(db_dir)
+        collections = _scan_database(db_dir, limits)
         if collections:
-            tree[db_dir.name] = collections
+            tree[_shown_name(db_dir.name)] = collections
     return tree
 
 
-def read_metadata(path: Path) -> dict:
-    """A ``.metadata.json`` (or ``.gz``) as mongodump writes it: canonical Extended JSON."""
+def _is_utf8(name: str) -> bool:
+    """False for a name holding surrogate escapes (os.fsdecode's stand-ins for non-UTF-8 bytes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown_name(name: str) -> str:
+    """A name safe for every output and for a database server: non-UTF-8 bytes as ``\\xff`` escapes."""
+    return name if _is_utf8(name) else printable(name)
+
+
+def read_metadata(path: Path, limits: Limits | None = None) -> dict:
+    """A ``.metadata.json`` (or ``.gz``) as mongodump writes it: canonical Extended JSON.
+
+    Read bounded: at most ``limits.max_text_file_bytes`` (after gunzip) and lines of at most
+    ``limits.max_line_chars``, so a 10 GB or one-line-bomb metadata file is refused, not loaded.
+    """
+    limits = Limits() if limits is None else limits
     path = Path(path)
     try:
         with _open_maybe_gzip(path) as stream:
-            raw = stream.read()
-        metadata = json_util.loads(raw.decode("utf-8"))
+            raw = stream.read(limits.max_text_file_bytes + 1)
+        if len(raw) > limits.max_text_file_bytes:
+            raise DrillFailure(f"metadata is larger than {limits.name('max_text_file_bytes')} bytes",
+                               where=str(path), fix=FIX_MONGODUMP + "; or raise the limit in [limits]")
+        text = raw.decode("utf-8")
+        _check_line_lengths(text, limits, path)
+        metadata = json_util.loads(text)
     except OSError as exc:
         if isinstance(exc, gzip.BadGzipFile):
             raise DrillFailure(f"metadata is not valid gzip: {exc}", where=str(path), fix=FIX_MONGODUMP) from exc
@@ -118,20 +151,34 @@ def read_metadata(path: Path) -> dict:
     return dict(metadata)
 
 
+def _check_line_lengths(text: str, limits: Limits, path: Path) -> None:
+    """Refuse a line longer than ``limits.max_line_chars`` (str.find: linear, no regex)."""
+    start, number = 0, 1
+    while start <= len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        if end - start > limits.max_line_chars:
+            raise DrillFailure(f"line {number} is longer than {limits.name('max_line_chars')} characters",
+                               where=str(path), fix=FIX_MONGODUMP + "; or raise the limit in [limits]")
+        start, number = end + 1, number + 1
+
+
 @dataclass(frozen=True)
 class BsonBatch:
     """Consecutive whole documents of a ``.bson`` file, validated by one full decode.
 
     ``documents`` are the decoded documents (the in-process store takes these as they are);
-    ``raw`` holds each document's bytes when they were asked for (a real server takes those).
+    ``raw`` holds each document's bytes when they were asked for (a real server takes those);
+    ``start`` is the first document's byte offset in the (uncompressed) stream, for messages.
     """
 
     documents: list[dict]
     raw: list[bytes] | None
+    start: int = 0
 
 
 def iter_bson_batches(path: Path, *, raw: bool = False, max_docs: int = 1000,
-                      max_bytes: int = 8 * 1024 * 1024) -> Iterator[BsonBatch]:
+                      max_bytes: int = 8 * 1024 * 1024, limits: Limits | None = None) -> Iterator[BsonBatch]:
     """A ``.bson`` (or ``.bson.gz``) file as batches of whole, valid documents, read once.
 
     Every document is checked before it is handed out: a sane length prefix, the whole body,
@@ -139,7 +186,13 @@ def iter_bson_batches(path: Path, *, raw: bool = False, max_docs: int = 1000,
     before the damage) rather than ending early, so a count from here is a count of whole
     documents. Batches decode in one C call (``bson.decode_all``), which is why the loader
     and the counter both read through here: one decode per document, not one per use.
+
+    A document declaring more than ``limits.max_document_bytes`` is refused before any buffer
+    is grown for it, and one nested deeper than ``limits.max_bson_depth`` (MongoDB's own 100)
+    is refused after its decode, so nothing downstream (an in-process store, a check, a JSON
+    writer) ever recurses through it.
     """
+    limits = Limits() if limits is None else limits
     path = Path(path)
     unit = " of the uncompressed stream" if path.name.endswith(".gz") else ""
     try:
@@ -149,7 +202,7 @@ def iter_bson_batches(path: Path, *, raw: bool = False, max_docs: int = 1000,
     with stream:
         if unit and path.stat().st_size == 0:
             raise DrillFailure("empty file, not gzip data", where=str(path), fix=FIX_MONGODUMP)
-        yield from _BsonBatcher(stream, path, unit, raw, max_docs, max_bytes).batches()
+        yield from _BsonBatcher(stream, path, unit, raw, max_docs, max_bytes, limits).batches()
 
 
 class _BsonBatcher:
@@ -157,9 +210,12 @@ class _BsonBatcher:
 
     READ_BYTES = 8 * 1024 * 1024
 
-    def __init__(self, stream: BinaryIO, path: Path, unit: str, raw: bool, max_docs: int, max_bytes: int):
+    def __init__(self, stream: BinaryIO, path: Path, unit: str, raw: bool, max_docs: int, max_bytes: int,
+                 limits: Limits):
         self._stream, self._path, self._unit, self._raw = stream, path, unit, raw
         self._max_docs, self._max_bytes = max_docs, max_bytes
+        self._limits = limits
+        self._walk_from_bytes = BSON_BYTES_PER_LEVEL * (limits.max_bson_depth + 1)
         self._buffer = b""
         self._base = 0            # stream offset of _buffer[0]
         self._eof = False
@@ -206,8 +262,12 @@ class _BsonBatcher:
                 problem = f"truncated mid-document at byte {offset}{self._unit}: {len(head)} stray bytes"
                 break
             length = int.from_bytes(head, "little", signed=True)
-            if not 5 <= length <= MAX_BSON_BYTES:
+            if length < 5:
                 problem = f"invalid document length {length} at byte {offset}{self._unit}"
+                break
+            if length > self._limits.max_document_bytes:
+                problem = (f"invalid document length {length:,} at byte {offset}{self._unit}: over "
+                           f"{self._limits.name('max_document_bytes')}, refused before reading it")
                 break
             if position + length > len(self._buffer) and not self._eof:
                 if spans:
@@ -238,8 +298,12 @@ class _BsonBatcher:
             documents = bson.decode_all(self._buffer[spans[0][0]:spans[-1][1]], VALIDATING_CODEC)
         except PARSE_ERRORS:
             documents = self._decode_one_by_one(memoryview(self._buffer), spans)
+        for document, (start, end) in zip(documents, spans):
+            if end - start >= self._walk_from_bytes and _too_deep(document, self._limits.max_bson_depth):
+                raise self._fail(f"the document at byte {self._base + start}{self._unit} is nested deeper than "
+                                 f"{self._limits.name('max_bson_depth')} levels (MongoDB refuses it)")
         raw = [self._buffer[start:end] for start, end in spans] if self._raw else None
-        return BsonBatch(documents, raw)
+        return BsonBatch(documents, raw, self._base + spans[0][0])
 
     def _decode_one_by_one(self, view: memoryview, spans: list[tuple[int, int]]) -> list[dict]:
         """The bulk decode failed: find the document at fault and name its offset."""
@@ -252,19 +316,38 @@ class _BsonBatcher:
         raise self._fail(f"documents from byte {self._base + spans[0][0]}{self._unit} do not decode together")
 
 
-def iter_raw_bson(path: Path) -> Iterator[bytes]:
+def _too_deep(document: dict, max_depth: int) -> bool:
+    """True when documents or arrays nest more than ``max_depth`` levels below the top; a loop, never recursion."""
+    pending = [(document, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > max_depth:
+            return True
+        for value in (node.values() if isinstance(node, dict) else node):
+            if isinstance(value, (dict, list)):
+                pending.append((value, depth + 1))
+    return False
+
+
+def iter_raw_bson(path: Path, limits: Limits | None = None) -> Iterator[bytes]:
     """Each whole, valid document of a ``.bson``/``.bson.gz`` file as raw bytes (see iter_bson_batches)."""
-    for batch in iter_bson_batches(path, raw=True):
+    for batch in iter_bson_batches(path, raw=True, limits=limits):
         assert batch.raw is not None
         yield from batch.raw
 
 
-def count_bson(path: Path) -> int:
+def count_bson(path: Path, limits: Limits | None = None) -> int:
     """Whole, valid documents in a ``.bson``/``.bson.gz`` file."""
-    return sum(len(batch.documents) for batch in iter_bson_batches(path))
+    return sum(len(batch.documents) for batch in iter_bson_batches(path, limits=limits))
 
 
-def _scan_database(db_dir: Path) -> dict[str, CollectionDump]:
+def _scan_database(db_dir: Path, limits: Limits) -> dict[str, CollectionDump]:
+    """The collections of one database folder; two files claiming one collection fail, naming both.
+
+    Never pick one: ``recipes.bson`` beside ``recipes.bson.gz``, ``a%2Eb.bson`` beside ``a.b.bson``,
+    or a ``.metadata.json`` whose ``collectionName`` is another file's collection would each make
+    the restored collection depend on which file came first.
+    """
     found: dict[str, dict[str, Path]] = {}
     for path in sorted(db_dir.iterdir()):
         if not path.is_file():
@@ -274,30 +357,50 @@ def _scan_database(db_dir: Path) -> dict[str, CollectionDump]:
                 stem = path.name[: -len(suffix)]
                 roles = found.setdefault(stem, {})
                 if role in roles:
-                    raise DrillFailure(f"both {roles[role].name} and {path.name} for one collection",
-                                       where=str(db_dir), fix=FIX_MONGODUMP)
+                    raise _claimed_twice(db_dir, roles[role], path)
                 roles[role] = path
                 break
     collections: dict[str, CollectionDump] = {}
     for stem, roles in found.items():
-        dump = _collection(db_dir.name, stem, roles.get("bson"), roles.get("metadata"))
+        dump = _collection(_shown_name(db_dir.name), stem, roles.get("bson"), roles.get("metadata"), limits)
+        if dump.name in collections:
+            earlier = collections[dump.name]
+            raise _claimed_twice(db_dir, _first_file(earlier), _first_file(dump), dump.name)
         collections[dump.name] = dump
     return dict(sorted(collections.items()))
 
 
-def _collection(database: str, stem: str, bson_path: Path | None, metadata_path: Path | None) -> CollectionDump:
+def _first_file(dump: CollectionDump) -> Path:
+    path = dump.bson_path if dump.bson_path is not None else dump.metadata_path
+    assert path is not None  # a collection exists because one of its files does
+    return path
+
+
+def _claimed_twice(db_dir: Path, first: Path, second: Path, name: str | None = None) -> DrillFailure:
+    shown = "one collection" if name is None else f"collection {printable(name)!r}"
+    return DrillFailure(f"both {printable(first.name)} and {printable(second.name)} claim {shown}",
+                        where=str(db_dir), fix=FIX_MONGODUMP + " (one dump per collection, from one mongodump run)")
+
+
+def _collection(database: str, stem: str, bson_path: Path | None, metadata_path: Path | None,
+                limits: Limits) -> CollectionDump:
+    if not _is_utf8(stem) or not _is_utf8(database):
+        what = "file name" if _is_utf8(database) else "database folder name"
+        return CollectionDump(database, _shown_name(stem), bson_path, metadata_path, False, (), None,
+                              problem=f"the {what} is not UTF-8 (mongodump writes UTF-8 names): not loaded")
     name = unquote(stem)  # mongodump percent-escapes awkward characters in file names
     indexes: tuple[IndexSpec, ...] = ()
     uuid = None
     if metadata_path is not None:
-        metadata = read_metadata(metadata_path)
+        metadata = read_metadata(metadata_path, limits)
         recorded = metadata.get("collectionName")
         if isinstance(recorded, str) and recorded:
             name = recorded
         indexes = _indexes(metadata, metadata_path)
         uuid = metadata.get("uuid") if isinstance(metadata.get("uuid"), str) else None
     gzipped = any(path is not None and path.name.endswith(".gz") for path in (bson_path, metadata_path))
-    return CollectionDump(database, name, bson_path, metadata_path, gzipped, indexes, uuid)
+    problem = None if _is_utf8(name) else "its collectionName is not valid Unicode (a lone surrogate): not loaded"
+    return CollectionDump(database, _shown_name(name), bson_path, metadata_path, gzipped, indexes, uuid, problem)
 
 
 def _indexes(metadata: Mapping, path: Path) -> tuple[IndexSpec, ...]:
@@ -371,18 +474,18 @@ def _first_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- JSON exports
 
 
-def count_export(path: Path) -> int:
+def count_export(path: Path, limits: Limits | None = None) -> int:
     """Top-level elements of a JSON array file, read incrementally (any size)."""
-    return sum(1 for _element in _JsonArrayReader(Path(path)).elements())
+    return sum(1 for _element in _JsonArrayReader(Path(path), limits).elements())
 
 
-def iter_export(path: Path) -> Iterator[dict]:
+def iter_export(path: Path, limits: Limits | None = None) -> Iterator[dict]:
     """The objects of a JSON array export, one at a time.
 
     Values are plain JSON: Extended JSON wrappers such as ``{"$oid": …}`` from mongoexport
     are left as they are, since the app's own export (``json.dump``) has none.
     """
-    reader = _JsonArrayReader(Path(path))
+    reader = _JsonArrayReader(Path(path), limits)
     for position, element in enumerate(reader.elements()):
         if not isinstance(element, dict):
             raise DrillFailure(f"element #{position} is a {type(element).__name__}, not a JSON object",
@@ -395,11 +498,15 @@ class _JsonArrayReader:
 
     Only the current element and one chunk are held in memory. A value that ends near the end
     of the buffer (``12`` of ``1234``), or fails there, is retried with more text before it is
-    accepted or rejected, so chunk boundaries never change the result.
+    accepted or rejected, so chunk boundaries never change the result. A retry waits until the
+    buffer has doubled, so a huge element costs linear time, and one over
+    ``limits.max_export_element_chars`` is refused. Nesting deeper than the C parser's recursion
+    guard is a failure of the file, like any malformed JSON.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, limits: Limits | None = None):
         self._path = path
+        self._limits = Limits() if limits is None else limits
         self._json = json.JSONDecoder()
         self._text = codecs.getincrementaldecoder("utf-8-sig")()
         self._buffer = ""
@@ -452,16 +559,20 @@ class _JsonArrayReader:
                 maybe_cut = exc.pos >= len(self._buffer) - LOOKAHEAD_CHARS or exc.msg.startswith("Unterminated")
                 if self._eof or not maybe_cut:
                     raise self._fail(f"malformed JSON at character {self._dropped + exc.pos}: {exc.msg}") from exc
-            except (ValueError, RecursionError) as exc:
+            except RecursionError as exc:
+                raise self._fail(f"unreadable JSON value at character {self._where()}: nested too deeply "
+                                 "for the parser's recursion guard") from exc
+            except ValueError as exc:
                 raise self._fail(f"unreadable JSON value at character {self._where()}: {_first_line(exc)}") from exc
             else:
                 if self._eof or end + LOOKAHEAD_CHARS <= len(self._buffer):
                     self._pos = end
                     return value
-            if len(self._buffer) - self._pos > MAX_EXPORT_ELEMENT_CHARS:
-                raise self._fail(f"an element at character {self._where()} is over "
-                                 f"{MAX_EXPORT_ELEMENT_CHARS} characters or malformed")
-            self._fill()
+            held = len(self._buffer) - self._pos
+            if held > self._limits.max_export_element_chars:
+                raise self._fail(f"the element at character {self._where()} is longer than "
+                                 f"{self._limits.name('max_export_element_chars')} characters, or malformed")
+            self._fill(2 * held)
 
     def _expect_end(self) -> None:
         trailing = self._next_char()
@@ -478,17 +589,29 @@ class _JsonArrayReader:
                 return None
             self._fill()
 
-    def _fill(self) -> None:
+    def _fill(self, wanted: int = 1) -> None:
+        """Drop what was consumed and read until ``wanted`` characters are held (or the file ends).
+
+        The new text is joined once: growing the buffer chunk by chunk would copy it every time.
+        """
         self._dropped += self._pos
-        self._buffer = self._buffer[self._pos:]
+        parts = [self._buffer[self._pos:]]
         self._pos = 0
+        held = len(parts[0])
         try:
-            chunk = self._handle.read(CHUNK)
-            self._buffer += self._text.decode(chunk, final=not chunk)
+            while True:
+                chunk = self._handle.read(CHUNK)
+                text = self._text.decode(chunk, final=not chunk)
+                parts.append(text)
+                held += len(text)
+                if not chunk or held >= wanted:
+                    break
         except UnicodeDecodeError as exc:
-            raise self._fail(f"not UTF-8 near character {self._dropped + len(self._buffer)}: {exc.reason}") from exc
+            raise self._fail(f"not UTF-8 near character {self._dropped + held}: {exc.reason}") from exc
         except OSError as exc:
             raise self._fail(f"cannot read the export: {exc.strerror or exc}") from exc
+        finally:
+            self._buffer = "".join(parts)
         self._eof = not chunk
 
     def _where(self) -> int:

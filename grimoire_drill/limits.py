@@ -40,6 +40,7 @@ class Limits:
     # text read from the backup (backup_info.txt, metadata, JSON exports)
     max_line_chars: int = 64 * KIB
     max_text_file_bytes: int = 16 * MIB        # backup_info.txt, one .metadata.json
+    max_export_element_chars: int = 64 * MIB   # one element of a JSON export (a document as JSON)
     # BSON
     max_bson_depth: int = 100                  # MongoDB's own limit for stored documents
     max_document_bytes: int = 16 * MIB + 16 * KIB  # BSON's 16 MiB, plus mongodump's slack
