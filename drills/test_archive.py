@@ -4,6 +4,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from grimoire_drill.text import quote
+
 
 @pytest.mark.check("archive.found")
 def test_backup_found(drill, evidence):
@@ -65,7 +67,8 @@ def test_backup_info_matches_name(drill, evidence):
     assert info, f"{ref.name}: backup_info.txt missing or empty — the backup job did not finish its metadata step"
     backup_id = info.get("Backup ID")
     assert backup_id == ref.backup_id, (
-        f"backup_info.txt says Backup ID {backup_id!r} but the archive is named {ref.name} — renamed or mixed archives")
+        f"backup_info.txt says Backup ID {quote(repr(backup_id))} but the archive is named {ref.name} "
+        "— renamed or mixed archives")
     shown = info.get("Backup Date")
     written = _backup_date(shown) if shown else None
     if written is not None:
@@ -73,6 +76,7 @@ def test_backup_info_matches_name(drill, evidence):
         lag = written - started
         evidence.data.update(backup_date_lag_seconds=lag.total_seconds())
         assert -BACKUP_DATE_EARLY <= lag <= BACKUP_DATE_MAX_LAG, (
-            f"backup_info.txt says Backup Date {shown} but the archive is named {ref.name} "
+            f"backup_info.txt says Backup Date {quote(shown)} but the archive is named {ref.name} "
             f"({lag.total_seconds() / 3600:+.1f} h apart) — backup_info.txt belongs to another backup")
-    evidence.message = f"backup_info.txt: Backup ID {backup_id}, {info.get('Environment', '?')} on {info.get('Host', '?')}"
+    evidence.message = (f"backup_info.txt: Backup ID {backup_id}, {quote(info.get('Environment', '?'))} "
+                        f"on {quote(info.get('Host', '?'))}")

@@ -4,6 +4,8 @@ import posixpath
 
 import pytest
 
+from grimoire_drill.text import quote
+
 
 @pytest.mark.check("consistency.mongodb_counts")
 def test_mongodb_counts_agree(drill, expectations, counted_collection, evidence):
@@ -39,18 +41,43 @@ def test_postgresql_counts_agree(drill, counted_table, evidence):
     evidence.message = f"table {counted_table}: dump {dumped:,} = restored {restored:,}"
 
 
+def _shown_id(doc: dict, limits) -> str:
+    """A document's ``_id`` as a message quotes it (an _id is backup content: any type, any length)."""
+    return quote(repr(doc.get("_id")), limits.max_quoted_chars)
+
+
 @pytest.mark.check("consistency.uploads")
 def test_recipe_images_present(drill, expectations, evidence):
+    """Every ``image_url: /uploads/...`` names a file in uploads/.
+
+    The field is read as the backup has it: None means no picture; a string outside the prefix
+    is an external link; anything else (a list, a number, an object) is a malformed recipe,
+    named by its ``_id``, never a crash of the check.
+    """
     db = drill.mongo_database(expectations.mongo_database)
+    limits = expectations.limits
     files = drill.upload_files()
     prefix = expectations.uploads_prefix
     referenced = 0
-    missing = []
-    for doc in db["recipes"].find({"image_url": {"$regex": f"^{prefix}"}}, {"image_url": 1}):
+    missing: list[str] = []
+    malformed: list[str] = []
+    for doc in db["recipes"].find({"image_url": {"$exists": True}}, {"image_url": 1}):
+        url = doc.get("image_url")
+        if url is None:
+            continue
+        if not isinstance(url, str):
+            malformed.append(f"_id {_shown_id(doc, limits)}: image_url is a {type(url).__name__}, not a string")
+            continue
+        if not url.startswith(prefix):
+            continue
         referenced += 1
-        relative = posixpath.normpath(doc["image_url"][len(prefix):])
+        relative = posixpath.normpath(url[len(prefix):])
         if relative not in files:  # also catches "../x": walked paths never climb out of uploads/
-            missing.append(doc["image_url"])
-    evidence.data.update(referenced=referenced, missing=missing[:20], upload_files=len(files))
-    assert not missing, f"uploads/: {len(missing)} recipe image(s) referenced but absent, first {missing[0]}"
+            missing.append(url)
+    evidence.data.update(referenced=referenced, missing=missing[:20], malformed=malformed[:20],
+                         upload_files=len(files))
+    assert not malformed, (f"{expectations.mongo_database}.recipes: {len(malformed)} recipe(s) with a malformed "
+                           f"image_url, first {malformed[0]}")
+    assert not missing, (f"uploads/: {len(missing)} recipe image(s) referenced but absent, "
+                         f"first {quote(missing[0], limits.max_quoted_chars)}")
     evidence.message = f"{referenced} recipe image_url(s), all present in uploads/ ({len(files)} files)"

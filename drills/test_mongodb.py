@@ -2,6 +2,8 @@
 
 import pytest
 
+from grimoire_drill.text import quote
+
 
 def _dump_has(drill, expectations, collection):
     return collection in drill.mongo_layout().get(expectations.mongo_database, {})
@@ -86,7 +88,8 @@ def test_unique_keys_are_unique(drill, expectations, unique_index, evidence):
                          duplicates=[{"value": d["_id"], "count": d["n"]} for d in duplicates])
     if duplicates:
         first = duplicates[0]
-        value = ", ".join(f"{k}={v!r}" for k, v in first["_id"].items())
+        group = first["_id"] if isinstance(first["_id"], dict) else {"value": first["_id"]}
+        value = ", ".join(f"{k}={quote(repr(v), expectations.limits.max_quoted_chars)}" for k, v in group.items())
         pytest.fail(f"{expectations.mongo_database}.{unique_index.collection}: {'+'.join(fields)} must be unique but "
                     f"{value} appears {first['n']} times ({len(duplicates)} duplicated value(s) shown)")
     evidence.message = f"{expectations.mongo_database}.{unique_index.collection}.{'+'.join(fields)}: no duplicates"

@@ -85,23 +85,53 @@ class Extracted:
 Progress = Callable[[int, int], None]
 
 
-def read_backup_info(root: Path) -> dict[str, str]:
+def read_backup_info(root: Path, limits: Limits | None = None) -> dict[str, str]:
     """The ``Key: value`` lines of ``backup_info.txt`` ({} when absent).
 
     Only keys made of letters and spaces count, so the file's list items and numbered
     restore steps ("- MongoDB: mongorestore …", "2. Run: …") are not mistaken for facts.
+    The file comes from the backup: it is read bounded (``limits.max_text_file_bytes``, lines
+    of ``limits.max_line_chars``) and parsed with string operations, never a backtracking regex.
     """
+    limits = Limits() if limits is None else limits
     path = Path(root) / "backup_info.txt"
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with open(path, "rb") as handle:
+            data = handle.read(limits.max_text_file_bytes + 1)
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise DrillFailure(f"cannot read backup_info.txt: {exc.strerror or exc}", where=str(path),
+                           fix="re-copy the archive; backup-production.sh writes backup_info.txt as a text file") from exc
+    if len(data) > limits.max_text_file_bytes:
+        raise DrillFailure(f"backup_info.txt is larger than {limits.name('max_text_file_bytes')} bytes",
+                           where=str(path), fix="check the backup job's metadata step; or raise the limit in [limits]")
     info: dict[str, str] = {}
-    for line in text.splitlines():
-        match = re.fullmatch(r"([A-Za-z][A-Za-z ]*?)\s*:\s+(\S.*?)\s*", line)
-        if match and match.group(1) not in info:
-            info[match.group(1)] = match.group(2)
+    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+        if len(line) > limits.max_line_chars:
+            raise DrillFailure(f"line {number} of backup_info.txt is longer than {limits.name('max_line_chars')} "
+                               "characters", where=str(path),
+                               fix="check the backup job's metadata step; or raise the limit in [limits]")
+        fact = _info_fact(line)
+        if fact is not None and fact[0] not in info:
+            info[fact[0]] = fact[1]
     return info
+
+
+INFO_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz ")
+
+
+def _info_fact(line: str) -> tuple[str, str] | None:
+    """``Key: value`` -> (key, value): the key letters and spaces starting with a letter, at least one
+    blank after the colon, the value stripped and not empty. Linear in the line, whatever it holds."""
+    key, colon, rest = line.partition(":")
+    key = key.rstrip()
+    if not colon or not key or key[0] == " " or not INFO_KEY_CHARS.issuperset(key):
+        return None
+    value = rest.strip()
+    if not rest[:1].isspace() or not value:
+        return None
+    return key, value
 
 
 def extract(

@@ -27,7 +27,7 @@ from bson.errors import BSONError
 
 from grimoire_drill.errors import DrillFailure
 from grimoire_drill.limits import Limits
-from grimoire_drill.text import printable
+from grimoire_drill.text import printable, quote
 
 CHUNK = 1024 * 1024
 # A scalar ending this close to the end of the buffer might continue in the next chunk.
@@ -370,6 +370,15 @@ def _scan_database(db_dir: Path, limits: Limits) -> dict[str, CollectionDump]:
     return dict(sorted(collections.items()))
 
 
+def _name_problem(name: str) -> str | None:
+    """Why no MongoDB server takes ``name`` as a collection name (pymongo's own rules), or None."""
+    if not _is_utf8(name):
+        return "its collectionName is not valid Unicode (a lone surrogate): not loaded"
+    if not name or "$" in name or "\x00" in name or name.startswith(".") or name.endswith("."):
+        return f"{quote(name[:1000])!r} is not a name MongoDB takes for a collection (empty, '$', NUL, or a dot at an end): not loaded"
+    return None
+
+
 def _first_file(dump: CollectionDump) -> Path:
     path = dump.bson_path if dump.bson_path is not None else dump.metadata_path
     assert path is not None  # a collection exists because one of its files does
@@ -399,7 +408,7 @@ def _collection(database: str, stem: str, bson_path: Path | None, metadata_path:
         indexes = _indexes(metadata, metadata_path)
         uuid = metadata.get("uuid") if isinstance(metadata.get("uuid"), str) else None
     gzipped = any(path is not None and path.name.endswith(".gz") for path in (bson_path, metadata_path))
-    problem = None if _is_utf8(name) else "its collectionName is not valid Unicode (a lone surrogate): not loaded"
+    problem = _name_problem(name)
     return CollectionDump(database, _shown_name(name), bson_path, metadata_path, gzipped, indexes, uuid, problem)
 
 

@@ -4,10 +4,12 @@ Why a process: parsing hundreds of megabytes of JSON is pure-Python work, and on
 would hold the GIL the in-process MongoDB loader needs. Exports smaller than ``SMALL_BYTES`` in
 total are counted in place when asked: starting an interpreter costs more than it saves.
 
-The child is ``python -m grimoire_drill.export_counts FILE...``. It prints one JSON line per
-file, ``{"file", "count"}`` or ``{"file", "what", "where", "fix"}`` (the DrillFailure it
-raised), and carries the run's tags in its environment so a janitor can tell whose it is;
-nothing else of the drill's environment (``child_env``): it parses backup content.
+The child is ``python -m grimoire_drill.export_counts [--max-export-element-chars N] FILE...``
+(the run's own limit, so both sides judge a file alike). It prints one JSON line per file,
+``{"file", "count"}`` or ``{"file", "what", "where", "fix"}`` (the DrillFailure it raised, or
+any other exception the file's content caused, as a failure of that file), and carries the
+run's tags in its environment so a janitor can tell whose it is; nothing else of the drill's
+environment (``child_env``): it parses backup content.
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ from .dump import count_export
 from .child_env import child_env
 from .engines.base import run_env
 from .errors import DrillFailure
+from .limits import Limits
+from .text import quote
 
 SMALL_BYTES = 16 * 1024 * 1024
+LIMIT_FLAG = "--max-export-element-chars"
+FIX_EXPORT = "re-run the JSON export (mongoexport --jsonArray), or re-copy the archive"
 
 
 def _python_path() -> dict[str, str]:
@@ -37,9 +43,11 @@ def _python_path() -> dict[str, str]:
 class ExportCounts:
     """Export counts, started early and read later; ``close()`` always ends the child."""
 
-    def __init__(self, paths: list[Path], run_id: str, background_from_bytes: int = SMALL_BYTES):
+    def __init__(self, paths: list[Path], run_id: str, background_from_bytes: int = SMALL_BYTES,
+                 limits: Limits | None = None):
         self._paths = [path for path in paths if path.is_file()]
         self._run_id = run_id
+        self._limits = Limits() if limits is None else limits
         self._background_from_bytes = background_from_bytes
         self._child: subprocess.Popen | None = None
         self._results: dict[str, dict] | None = None
@@ -48,7 +56,8 @@ class ExportCounts:
         """Start counting in the background when the exports are big enough to be worth it."""
         if self._paths and sum(path.stat().st_size for path in self._paths) >= self._background_from_bytes:
             self._child = subprocess.Popen(
-                [sys.executable, "-m", "grimoire_drill.export_counts", *map(str, self._paths)],
+                [sys.executable, "-m", "grimoire_drill.export_counts",
+                 f"{LIMIT_FLAG}={self._limits.max_export_element_chars}", *map(str, self._paths)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 env=child_env({**run_env(self._run_id), **_python_path()}))
         return self
@@ -57,7 +66,7 @@ class ExportCounts:
         """Objects in the export at ``path``: the child's answer when it counted it, else counted here."""
         result = self._child_results().get(str(path))
         if result is None:
-            return count_export(path)
+            return count_in_place(path, self._limits)
         if "count" in result:
             return int(result["count"])
         raise DrillFailure(result["what"], where=result["where"], fix=result["fix"])
@@ -84,12 +93,32 @@ class ExportCounts:
             self._child.communicate()
 
 
-def main(files: list[str]) -> int:
+def count_in_place(path: Path, limits: Limits) -> int:
+    """``count_export``, with any exception the content causes made a DrillFailure naming the file."""
+    try:
+        return count_export(path, limits)
+    except DrillFailure:
+        raise
+    except Exception as exc:  # noqa: BLE001 — the export is backup content: its oddities fail the file
+        lines = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+        raise DrillFailure(f"unreadable export: {quote(detail, limits.max_quoted_chars)}", where=str(path),
+                           fix=FIX_EXPORT) from exc
+
+
+def main(argv: list[str]) -> int:
     # Background work: on a small machine the restore (the drill's critical path) gets the cores first.
     os.nice(10)
+    limits = Limits()
+    files = []
+    for arg in argv:
+        if arg.startswith(LIMIT_FLAG + "="):
+            limits = Limits(max_export_element_chars=int(arg.partition("=")[2]))
+        else:
+            files.append(arg)
     for file in files:
         try:
-            result: dict = {"file": file, "count": count_export(Path(file))}
+            result: dict = {"file": file, "count": count_in_place(Path(file), limits)}
         except DrillFailure as failure:
             result = {"file": file, "what": failure.what, "where": failure.where, "fix": failure.fix}
         print(json.dumps(result), flush=True)

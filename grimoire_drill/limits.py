@@ -45,7 +45,10 @@ class Limits:
     max_bson_depth: int = 100                  # MongoDB's own limit for stored documents
     max_document_bytes: int = 16 * MIB + 16 * KIB  # BSON's 16 MiB, plus mongodump's slack
     # what outputs quote
-    max_quoted_chars: int = 300
+    max_quoted_chars: int = 300                # one name or value from the backup; a message holds a few
+    max_evidence_chars: int = 2000             # one string in a check's evidence
+    max_evidence_items: int = 200              # entries of one list or table in a check's evidence
+    max_evidence_depth: int = 12               # nesting of a check's evidence
     # --then: what is kept of the command's output, and how much schema the before/after diff compares
     then_output_tail_bytes: int = 16 * KIB
     max_schema_objects: int = 100_000          # columns, indexes or constraints compared per kind

@@ -7,6 +7,7 @@ other projects are not affected. Extras reach pytest-html through its hooks.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import html
 import os
@@ -16,7 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+import psycopg
 import pytest
+from pymongo.errors import ConnectionFailure
 
 from . import archive
 from .attribution import collect as collect_attribution
@@ -25,9 +28,12 @@ from .child_env import settle_platform_probe
 from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config
 from .engines.base import new_run_id
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
+from .evidence import plain, plain_mapping
 from .expectations import Expectations, load_expectations
+from .limits import Limits
 from .report.summary import CheckResult, build_summary
 from .session import DrillSession
+from .text import quote
 
 PLUGIN_NAME = "grimoire_drill_run"
 DEFAULT_REPORTS = Path("reports")
@@ -82,18 +88,54 @@ def _check_id(item: pytest.Item) -> str:
     return f"{base}.{callspec.id}" if callspec else base
 
 
-def _failure_message(excinfo) -> tuple[str, str]:
-    """(status, one-line message) for an exception raised by a check or its fixtures."""
+# Errors of the machine or of an engine, not of the backup: the drill could not tell (exit 2).
+MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EROFS})
+ENGINE_ERRORS = (ConnectionFailure, psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def _failure_message(excinfo, limits: Limits | None = None) -> tuple[str, str]:
+    """(status, one-line message) for an exception raised by a check or its fixtures.
+
+    The one place a check's exception becomes a verdict. Checks read backup content, so any
+    exception they did not foresee (a KeyError, a TypeError on a field of the wrong type, a
+    UnicodeError, a RecursionError, a bson or pymongo error on our data) means the backup
+    holds something the drill cannot vouch for: ``failed``, with the exception's type and its
+    message quoted. Only the harness's own trouble is ``error`` (exit 2): a HarnessError, an
+    engine that stopped answering, a full disk or no memory.
+    """
+    limits = Limits() if limits is None else limits
     value = excinfo.value
     if isinstance(value, DrillFailure):
         return "failed", value.line()
-    if isinstance(value, HarnessError):
+    if isinstance(value, GrimoireDrillError):
         return "error", value.line()
     if isinstance(value, AssertionError):
-        return "failed", (str(value).strip().splitlines() or ["assertion failed"])[0]
+        return "failed", _first_line(value, "assertion failed")
     if excinfo.typename == "Failed":
-        return "failed", str(getattr(value, "msg", value)).splitlines()[0]
-    return "error", f"{excinfo.typename}: {str(value).splitlines()[0] if str(value) else ''}"
+        return "failed", _first_line(getattr(value, "msg", value), "failed")
+    detail = quote(f"{excinfo.typename}: {_first_line(value, '(no message)')}", limits.max_quoted_chars)
+    if _is_harness_trouble(value):
+        return "error", f"the drill could not run this check: {detail}"
+    return "failed", f"the check stopped on the backup's content: {detail}"
+
+
+def _is_harness_trouble(exc: BaseException) -> bool:
+    if isinstance(exc, (MemoryError, *ENGINE_ERRORS)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS
+
+
+def _first_line(value: Any, empty: str) -> str:
+    try:
+        lines = str(value).strip().splitlines()
+    except Exception:  # noqa: BLE001 — an exception's own __str__ may raise on odd content
+        return empty
+    return lines[0] if lines else empty
+
+
+def _shown_message(message: str, limits: Limits) -> str:
+    """A check's message as every output shows it: printable, and a few quoted pieces long at most."""
+    return quote(message[: 4 * limits.max_quoted_chars + 1], 4 * limits.max_quoted_chars)
 
 
 def claim_report_dir(parent: Path, backup_id: str, run_id: str) -> tuple[Path, Any]:
@@ -187,17 +229,19 @@ class DrillRun:
             elif report.skipped:
                 result = CheckResult(_check_id(item), "skipped", _skip_reason(report), {}, report.duration)
             else:
-                status, message = _failure_message(call.excinfo)
+                status, message = _failure_message(call.excinfo, self.expectations.limits)
                 result = CheckResult(_check_id(item), status, message, dict(evidence.data) if evidence else {},
                                      report.duration)
         elif report.when == "setup" and not report.passed:
             if report.skipped:
                 result = CheckResult(_check_id(item), "skipped", _skip_reason(report))
             else:
-                status, message = _failure_message(call.excinfo)
+                status, message = _failure_message(call.excinfo, self.expectations.limits)
                 result = CheckResult(_check_id(item), status, "not checked: " + message)
         if result is not None:
-            result.message = self.session.display(result.message)
+            limits = self.expectations.limits
+            result.message = _shown_message(self.session.display(result.message), limits)
+            result.evidence = plain_mapping(result.evidence, limits)
             self.checks.append(result)
             report.user_properties.append(("check_id", result.id))
             report.user_properties.append(("message", result.message))
@@ -294,8 +338,9 @@ def _attach_html(report, result: CheckResult) -> None:
 
 
 def _short(value: Any, limit: int = 2000) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + " …"
+    """An evidence value (already plain: see evidence.py) as one table cell of at most ``limit`` characters."""
+    text = value if isinstance(value, str) else repr(plain(value, Limits()))
+    return quote(text[: limit + 1], limit)
 
 
 # -- entry-point hooks: activate a DrillRun when asked for ------------------------------------

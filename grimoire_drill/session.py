@@ -304,7 +304,8 @@ class DrillSession:
         self.say(f"archive: {done / 1e6:,.1f} / {total / 1e6:,.1f} MB read", transient=True)
 
     def backup_info(self) -> dict[str, str]:
-        return self._stage("backup_info", lambda: archive.read_backup_info(self.extracted().root))
+        return self._stage("backup_info", lambda: archive.read_backup_info(self.extracted().root,
+                                                                            self.expectations.limits))
 
     def mongo_layout(self) -> dict[str, dict[str, CollectionDump]]:
         def scan() -> dict[str, dict[str, CollectionDump]]:
@@ -312,7 +313,7 @@ class DrillSession:
             if not root.is_dir():
                 raise DrillFailure("no mongodb/ folder in the backup", where=str(self.located().path),
                                    fix="check the backup job's mongodump step")
-            return scan_mongodump(root)
+            return scan_mongodump(root, self.expectations.limits)
         return self._stage("mongo_layout", scan)
 
     def export_counts(self) -> ExportCounts:
@@ -321,7 +322,7 @@ class DrillSession:
             if self._export_counts is None:
                 root = self.extracted().root
                 self._export_counts = ExportCounts([root / name for name, _ in self.expectations.exports],
-                                                   self.run_id).start()
+                                                   self.run_id, limits=self.expectations.limits).start()
             return self._export_counts
 
     def upload_files(self) -> frozenset[str]:
@@ -475,7 +476,8 @@ class DrillSession:
             names = [f"{db}.{c}" for db, colls in sorted(layout.items()) if db not in skip for c in sorted(colls)]
             self.say("restore_mongodb: loading " + (", ".join(names) if names else "nothing"))
             result = restore_mongo(state.engine, self.extracted().root / "mongodb", layout,
-                                   skip=self.expectations.skip_databases, jobs=self.config.job_count)
+                                   skip=self.expectations.skip_databases, jobs=self.config.job_count,
+                                   limits=self.expectations.limits)
             self.say(f"restore_mongodb: {result.documents:,} documents via {result.method}"
                      + ("" if result.ok else f", {len(result.all_errors())} error(s)"))
             return result
@@ -539,7 +541,7 @@ class DrillSession:
                     if namespace in loaded:
                         entry["dump"] = loaded[namespace]
                     elif dump.bson_path is not None:
-                        entry["dump"] = count_bson(dump.bson_path)
+                        entry["dump"] = count_bson(dump.bson_path, self.expectations.limits)
                     if db == self.expectations.mongo_database and name in exports:
                         export = root / exports[name]
                         entry["export"] = self.export_counts().count(export) if export.is_file() else None

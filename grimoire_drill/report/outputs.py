@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..evidence import plain, plain_mapping
+from ..limits import Limits
 from .atomic import write_atomic
 from .history import append_history, read_history
 from .manifest import SIGNATURE_NAME, sign_manifest, write_manifest
@@ -25,6 +27,7 @@ def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: P
                       report_seconds_from: float, clock_start: float) -> list[Path]:
     """summary.json (schema-checked), drill.prom (atomic), one history line (unless None); the report phase timed."""
     report_dir.mkdir(parents=True, exist_ok=True)
+    _plain_content(summary)
     validate_summary(summary)
     write_prom(summary, report_dir / "drill.prom")
     if history_path is not None:
@@ -34,6 +37,22 @@ def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: P
                               "status": "ok", "started_s": round(max(0.0, report_seconds_from - clock_start), 3)})
     write_atomic(report_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n")
     return [report_dir / name for name in OUTPUT_FILES]
+
+
+def _plain_content(summary: dict[str, Any]) -> None:
+    """What came from the backup (check messages and evidence, backup_info) as plain bounded values.
+
+    The plugin already made each check plain with the run's limits; this is the writers' own
+    guard, so a summary built elsewhere with bytes, surrogates or 1000-deep evidence still
+    writes every file instead of raising (idempotent on plain data).
+    """
+    limits = Limits()
+    for check in summary.get("checks", []):
+        check["message"] = plain(check.get("message", ""), limits)
+        check["evidence"] = plain_mapping(check.get("evidence") or {}, limits)
+    archive = summary.get("archive")
+    if isinstance(archive, dict) and isinstance(archive.get("backup_info"), dict):
+        archive["backup_info"] = plain_mapping(archive["backup_info"], limits)
 
 
 def seal_outputs(summary: dict[str, Any], report_dir: Path, sign_key: str | None = None) -> Path:

@@ -13,6 +13,11 @@ and the TSDB accumulates dead series. Labels here are bounded, fixed sets: ``pha
 ``grimoire_drill_backup_info{backup_id=...} 1`` — one new series a night, which is the
 accepted cost of being able to join a failing drill to its backup in a query. The sha256 and
 paths stay out of labels; they are in summary.json and the manifest.
+
+Label values that come from the backup (collection names, table names) pass through
+``_label``: valid UTF-8 (a non-UTF-8 byte would make the file unencodable), clipped, and then
+escaped by prometheus_client (backslash, quote, newline), so no name can break the textfile
+or forge a sample line.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from grimoire_drill.limits import Limits
 from grimoire_drill.report.atomic import write_atomic
 from grimoire_drill.report.facts import epoch_seconds, is_simulated
+from grimoire_drill.text import clip
 
 PREFIX = "grimoire_drill"
 OUTCOMES = ("passed", "failed", "error", "migration_failed")
@@ -93,7 +100,7 @@ def _families(summary: dict[str, Any]) -> Iterator[Metric]:
 
     info = _gauge("backup_info", "Identity of the drilled backup (the only per-backup label).", ["backup_id"])
     if archive.get("backup_id"):
-        info.add_metric([archive["backup_id"]], 1.0)
+        info.add_metric([_label(archive["backup_id"])], 1.0)
     yield info
 
     yield _optional(
@@ -104,7 +111,7 @@ def _families(summary: dict[str, Any]) -> Iterator[Metric]:
 
     phases = _gauge("phase_seconds", "Seconds spent in each drill phase.", ["phase"])
     for name, seconds in _summed(summary.get("phases", []), "name", "seconds").items():
-        phases.add_metric([name], seconds)
+        phases.add_metric([_label(name)], seconds)
     yield phases
 
     checks = _gauge("checks", "Number of drill checks by status.", ["status"])
@@ -115,13 +122,13 @@ def _families(summary: dict[str, Any]) -> Iterator[Metric]:
 
     counts = summary.get("counts", {})
     documents = _gauge("restored_documents", "Documents restored per MongoDB collection (db.collection).", ["collection"])
-    for namespace, count in sorted(counts.get("mongodb", {}).items()):
-        documents.add_metric([namespace], float(count))
+    for namespace, count in _by_label(counts.get("mongodb", {})).items():
+        documents.add_metric([namespace], count)
     yield documents
 
     rows = _gauge("restored_rows", "Rows restored per PostgreSQL table.", ["table"])
-    for table, count in sorted(counts.get("postgresql", {}).items()):
-        rows.add_metric([table], float(count))
+    for table, count in _by_label(counts.get("postgresql", {})).items():
+        rows.add_metric([table], count)
     yield rows
 
     yield _optional("restored_upload_files", "Regular files under uploads/ in the backup.", counts.get("uploads_files"))
@@ -132,8 +139,33 @@ def _families(summary: dict[str, Any]) -> Iterator[Metric]:
 
     engines = _gauge("engine_info", "Engine that ran each database restore.", ["database", "kind", "version"])
     for database, engine in sorted(summary.get("engines", {}).items()):
-        engines.add_metric([database, engine["kind"], engine.get("version") or "unknown"], 1.0)
+        engines.add_metric([_label(database), _label(engine["kind"]), _label(engine.get("version") or "unknown")],
+                           1.0)
     yield engines
+
+
+def _label(value: object) -> str:
+    """A label value the textfile can hold: valid UTF-8 (a non-UTF-8 byte shown as ``\\xff``), clipped.
+
+    Backslash, quote and newline stay as they are: prometheus_client escapes those three, which
+    is all the exposition format asks, and a scrape then reads the name back unchanged.
+    """
+    limit = Limits().max_quoted_chars
+    text = str(value)[: limit + 1]
+    try:
+        raw = text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:                   # a lone surrogate that no byte stands for
+        raw = text.encode("utf-8", errors="backslashreplace")
+    return clip(raw.decode("utf-8", errors="backslashreplace"), limit)
+
+
+def _by_label(counts: dict[str, Any]) -> dict[str, float]:
+    """Counts keyed by label value, in order; names that clip to one label are summed, never two samples."""
+    totals: dict[str, float] = {}
+    for name, count in sorted(counts.items()):
+        label = _label(name)
+        totals[label] = totals.get(label, 0.0) + float(count)
+    return totals
 
 
 def _optional(name: str, documentation: str, value: float | int | None) -> GaugeMetricFamily:

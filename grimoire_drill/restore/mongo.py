@@ -4,6 +4,12 @@ The native loader does what mongorestore does, in the same order: stream each co
 BSON in batches (never a whole collection in memory), then build the indexes listed in its
 ``.metadata.json``. Collections load in parallel. Every failure is recorded against the
 collection or index it concerns; the restore goes on so the report shows all the damage.
+
+Why every exception of a load is caught here: the documents come from the backup, and the
+store rejects some of them in its own ways (``$``-prefixed top-level fields as a
+``bson.errors.InvalidDocument``, an array ``_id`` as a ``TypeError`` in the in-process store,
+a bad collection name as ``InvalidName``). Each is a failed restore of that collection, never
+a crash of the drill, and the other collections still load.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from bson.raw_bson import RawBSONDocument
-from pymongo.errors import PyMongoError
 
 from ..dump import CollectionDump, IndexSpec, iter_bson_batches
-from ..errors import DrillFailure
+from ..errors import DrillFailure, HarnessError
+from ..limits import Limits
+from ..text import quote
 
 BATCH_DOCS = 1000
 BATCH_BYTES = 8 * 1024 * 1024
@@ -69,81 +76,137 @@ def _index_kwargs(index: IndexSpec) -> dict[str, Any]:
     return kwargs
 
 
+def _why(exc: BaseException, limits: Limits) -> str:
+    """An exception the store raised on backup content, as quotable text: its type and first line."""
+    lines = str(exc).strip().splitlines()
+    return quote(f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__, limits.max_quoted_chars)
+
+
 def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable: bool,
-                    should_stop: Callable[[], bool] = lambda: False) -> CollectionRestore:
+                    should_stop: Callable[[], bool] = lambda: False,
+                    limits: Limits | None = None) -> CollectionRestore:
     """Stream one collection's documents, then build its indexes (as mongorestore does).
 
     A real server takes each document's raw bytes (no re-encoding); the in-process store takes
     the documents the validating read already decoded (dates outside Python's range stay BSON
-    dates), so each document is decoded once.
+    dates), so each document is decoded once. Whatever the store raises on this collection's
+    content is recorded as its error (see the module docstring); only our own HarnessError and
+    interrupts go up.
     """
+    limits = Limits() if limits is None else limits
     started = time.perf_counter()
-    collection = client[target_db][dump.name]
+    namespace = f"{dump.database}.{dump.name}"
+    shown = quote(namespace, limits.max_quoted_chars)
+    target = f"{target_db}.{dump.name}"
     errors: list[str] = []
     inserted = 0
     source_documents: int | None = None
-    namespace = f"{dump.database}.{dump.name}"
-    if dump.bson_path is None:
-        errors.append(f"{namespace}: metadata without a .bson data file")
-    else:
-        try:
-            for batch in iter_bson_batches(dump.bson_path, raw=raw_capable, max_docs=BATCH_DOCS,
-                                           max_bytes=BATCH_BYTES):
-                if should_stop():  # the drill was interrupted: a restore thread must not go on for hours
-                    errors.append(f"{namespace}: stopped after {inserted} documents: the drill is stopping")
-                    return CollectionRestore(namespace, f"{target_db}.{dump.name}", inserted, (), tuple(errors),
-                                             time.perf_counter() - started)
-                documents = [RawBSONDocument(raw) for raw in batch.raw] if batch.raw is not None else batch.documents
-                collection.insert_many(documents, ordered=False)
-                inserted += len(documents)
-            source_documents = inserted  # every document was read whole and inserted: the dump's own count
-        except DrillFailure as failure:
-            errors.append(failure.line())
-        except PyMongoError as exc:
-            errors.append(f"{namespace}: insert failed after {inserted} documents: {exc}")
-    if inserted == 0 and not errors and dump.name not in client[target_db].list_collection_names():
-        client[target_db].create_collection(dump.name)  # an empty collection still exists after a restore
     built: list[str] = []
-    for index in dump.indexes:
-        if index.name == "_id_":
-            continue
-        try:
-            collection.create_index(list(index.key), **_index_kwargs(index))
-            built.append(index.name)
-        except PyMongoError as exc:
-            detail = str(exc).splitlines()[0][:300]
-            errors.append(f"{namespace}: index {index.name} could not be built: {detail}")
-    return CollectionRestore(namespace, f"{target_db}.{dump.name}", inserted, tuple(built), tuple(errors),
+    try:
+        collection = client[target_db][dump.name]
+        if dump.bson_path is None:
+            errors.append(f"{shown}: metadata without a .bson data file")
+        else:
+            batch_start = 0
+            try:
+                for batch in iter_bson_batches(dump.bson_path, raw=raw_capable, max_docs=BATCH_DOCS,
+                                               max_bytes=BATCH_BYTES, limits=limits):
+                    if should_stop():  # the drill was interrupted: a restore thread must not go on for hours
+                        errors.append(f"{shown}: stopped after {inserted} documents: the drill is stopping")
+                        return CollectionRestore(namespace, target, inserted, (), tuple(errors),
+                                                 time.perf_counter() - started)
+                    batch_start = batch.start
+                    documents = ([RawBSONDocument(raw) for raw in batch.raw] if batch.raw is not None
+                                 else batch.documents)
+                    collection.insert_many(documents, ordered=False)
+                    inserted += len(documents)
+                source_documents = inserted  # every document was read whole and inserted: the dump's own count
+            except (DrillFailure, HarnessError):
+                raise
+            except Exception as exc:  # noqa: BLE001 — the store refused our content (see the module docstring)
+                errors.append(f"{shown}: the server refused the documents from byte {batch_start} of "
+                              f"{quote(dump.bson_path.name, limits.max_quoted_chars)} (after {inserted} "
+                              f"documents): {_why(exc, limits)}")
+        if inserted == 0 and not errors and dump.name not in client[target_db].list_collection_names():
+            client[target_db].create_collection(dump.name)  # an empty collection still exists after a restore
+        for index in dump.indexes:
+            if index.name == "_id_":
+                continue
+            try:
+                collection.create_index(list(index.key), **_index_kwargs(index))
+                built.append(index.name)
+            except HarnessError:
+                raise
+            except Exception as exc:  # noqa: BLE001 — an index spec from the dump the store refuses
+                errors.append(f"{shown}: index {quote(index.name, limits.max_quoted_chars)} could not be "
+                              f"built: {_why(exc, limits)}")
+    except DrillFailure as failure:
+        errors.append(failure.line())
+    except HarnessError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — e.g. a collection name the server refuses
+        errors.append(f"{shown}: not restored: {_why(exc, limits)}")
+    return CollectionRestore(namespace, target, inserted, tuple(built), tuple(errors),
                              time.perf_counter() - started, source_documents)
 
 
+def _loadable(layout: dict[str, dict[str, CollectionDump]], skipped: tuple[str, ...],
+              limits: Limits) -> tuple[list[tuple[str, CollectionDump]], tuple[str, ...]]:
+    """(database, dump) pairs to restore, and one error per collection that cannot be (its ``problem``).
+
+    A collection with a problem is not offered to the server at all: its name is one no server
+    takes, so nothing later (counts, checks) may ask the server about it.
+    """
+    loadable, errors = [], []
+    for db, colls in sorted(layout.items()):
+        if db in skipped:
+            continue
+        for dump in colls.values():
+            if dump.problem is None:
+                loadable.append((db, dump))
+            else:
+                errors.append(f"{quote(f'{db}.{dump.name}', limits.max_quoted_chars)}: {dump.problem}")
+    return loadable, tuple(errors)
+
+
+def _dump_bytes(dump: CollectionDump) -> int:
+    try:
+        return dump.bson_path.stat().st_size if dump.bson_path is not None else 0
+    except OSError:
+        return 0  # the load reports the unreadable file
+
+
 def restore_native(server, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str], jobs: int,
-                   raw_capable: bool) -> MongoRestore:
+                   raw_capable: bool, limits: Limits | None = None) -> MongoRestore:
     """Load every collection of every database not in ``skip``, ``jobs`` collections at a time.
 
     A server loads collections in parallel (it has cores of its own). The in-process store is
     called with ``jobs=1``: it is Python code under one GIL, where a second loading thread only
     adds switching (a 1 GB load took 143 s with two threads against 135 s with one).
     """
+    limits = Limits() if limits is None else limits
     started = time.perf_counter()
     skipped = tuple(sorted(db for db in layout if db in set(skip)))
-    work = [(dump, server.database_name(db)) for db, colls in sorted(layout.items()) if db not in skipped
-            for dump in colls.values()]
-    work.sort(key=lambda item: -(item[0].bson_path.stat().st_size if item[0].bson_path else 0))
+    loadable, errors = _loadable(layout, skipped, limits)
+    work = [(dump, server.database_name(db)) for db, dump in loadable]
+    work.sort(key=lambda item: -_dump_bytes(item[0]))
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="mongo-load") as pool:
         should_stop = lambda: getattr(server, "cancelled", False)  # noqa: E731
         results = list(pool.map(lambda item: load_collection(server.client(), item[0], item[1], raw_capable=raw_capable,
-                                                             should_stop=should_stop), work))
+                                                             should_stop=should_stop, limits=limits), work))
     results.sort(key=lambda r: r.namespace)
-    return MongoRestore("native", tuple(results), skipped, (), time.perf_counter() - started,
+    return MongoRestore("native", tuple(results), skipped, errors, time.perf_counter() - started,
                         detail={"documents": sum(r.documents for r in results), "parallel_collections": max(1, jobs)})
 
 
 def restore_with_mongorestore(server, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *,
-                              skip: Iterable[str], jobs: int, gzipped: bool) -> MongoRestore:
+                              skip: Iterable[str], jobs: int, gzipped: bool,
+                              limits: Limits | None = None) -> MongoRestore:
     """Run the engine's own mongorestore on the dump tree, exactly as ops would."""
+    limits = Limits() if limits is None else limits
     started = time.perf_counter()
     skipped = tuple(sorted(db for db in layout if db in set(skip)))
+    loadable, problems = _loadable(layout, skipped, limits)
     args = ["--dir={dump}", f"--numParallelCollections={max(1, jobs)}", "--stopOnError"]
     args += [f"--nsExclude={db}.*" for db in skipped]
     if gzipped:
@@ -151,22 +214,19 @@ def restore_with_mongorestore(server, dump_root: Path, layout: dict[str, dict[st
     result = server.run_tool("mongorestore", args, {"dump": dump_root}, timeout=TOOL_TIMEOUT_S)
     client = server.client()
     collections = []
-    for db, colls in sorted(layout.items()):
-        if db in skipped:
-            continue
-        target = server.database_name(db)
-        for name in sorted(colls):
-            count = client[target][name].estimated_document_count()
-            built = tuple(n for n in client[target][name].index_information() if n != "_id_")
-            collections.append(CollectionRestore(f"{db}.{name}", f"{target}.{name}", count, built, (), 0.0))
-    errors = () if result.ok else (f"mongorestore exited {result.returncode}: " + " | ".join(
-        result.stderr.strip().splitlines()[-3:]),)
+    for db, dump in sorted(loadable, key=lambda pair: (pair[0], pair[1].name)):
+        target, name = server.database_name(db), dump.name
+        count = client[target][name].estimated_document_count()
+        built = tuple(n for n in client[target][name].index_information() if n != "_id_")
+        collections.append(CollectionRestore(f"{db}.{name}", f"{target}.{name}", count, built, (), 0.0))
+    errors = problems if result.ok else problems + (quote(f"mongorestore exited {result.returncode}: " + " | ".join(
+        result.stderr.strip().splitlines()[-3:]), limits.max_quoted_chars * 3),)
     return MongoRestore("mongorestore", tuple(collections), skipped, errors, time.perf_counter() - started,
                         output_tail=result.stderr[-4000:], detail={"documents": sum(c.documents for c in collections)})
 
 
 def restore_mongo(server, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str],
-                  jobs: int) -> MongoRestore:
+                  jobs: int, limits: Limits | None = None) -> MongoRestore:
     """mongorestore inside/with the engine when it has one, else the native loader."""
     if not layout:
         raise DrillFailure("mongodb/ is empty: MongoDB was down at backup time (mongodump wrote no database, "
@@ -175,6 +235,8 @@ def restore_mongo(server, dump_root: Path, layout: dict[str, dict[str, Collectio
                                "take a new backup once MongoDB is up")
     if server.has_tool("mongorestore"):
         gzipped = any(c.gzipped for colls in layout.values() for c in colls.values())
-        return restore_with_mongorestore(server, dump_root, layout, skip=skip, jobs=jobs, gzipped=gzipped)
+        return restore_with_mongorestore(server, dump_root, layout, skip=skip, jobs=jobs, gzipped=gzipped,
+                                         limits=limits)
     simulated = server.info.simulated
-    return restore_native(server, layout, skip=skip, jobs=1 if simulated else jobs, raw_capable=not simulated)
+    return restore_native(server, layout, skip=skip, jobs=1 if simulated else jobs, raw_capable=not simulated,
+                          limits=limits)
