@@ -40,7 +40,7 @@ PG_RESTORE_ERROR = re.compile(r"^pg_restore: error:\s*(?P<msg>.*)$")
 # psql's own refusals (meta-commands under \restrict) say "error:" in lower case.
 PSQL_ERROR = re.compile(r"^psql:(?P<file>.*?):(?P<line>\d+):\s*(?:ERROR|FATAL|PANIC|error):\s*(?P<msg>.*)$")
 PSQL_TOOL_ERROR = re.compile(r"^psql: error:\s*(?P<msg>.*)$")
-TOC_ENTRY = re.compile(r"^pg_restore: (?:error: )?from TOC entry \d+; [\d ]+ (?P<what>.*?)\s*$")
+TOC_ENTRY = re.compile(r"^pg_restore: (?:error: )?from TOC entry \d+; [\d ]+ (?P<what>(?:.*\S)?)\s*$")  # linear: no lazy group before \s*$
 COMMAND_WAS = re.compile(r"^Command was:\s*(?P<sql>.*)$")
 IGNORED_ERRORS = re.compile(r"^pg_restore: warning: errors ignored on restore: (\d+)$", re.MULTILINE)
 # What the server and psql say when the sandbox refuses what a dump asked for.
