@@ -42,6 +42,9 @@ PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, Recu
 # Each level of nesting costs a BSON document at least 7 bytes (type, empty key's NUL, length,
 # terminator): a document shorter than this cannot be too deep, and is not walked.
 BSON_BYTES_PER_LEVEL = 7
+# What MongoDB refuses in a database name (mongo/db/namespace_string.cpp, on any OS) and NUL.
+DATABASE_NAME_FORBIDDEN = frozenset('/\\. "$*<>:|?\x00')
+MAX_NAMESPACE_BYTES = 255  # MongoDB's own ceiling on "db.collection" (a fact of the server, not a resource limit)
 # Longest first: "x.metadata.json.gz" must not be taken for a collection "x.metadata.json".
 DUMP_SUFFIXES = ((".metadata.json.gz", "metadata"), (".metadata.json", "metadata"),
                  (".bson.gz", "bson"), (".bson", "bson"))
@@ -362,7 +365,7 @@ def _scan_database(db_dir: Path, limits: Limits) -> dict[str, CollectionDump]:
                 break
     collections: dict[str, CollectionDump] = {}
     for stem, roles in found.items():
-        dump = _collection(_shown_name(db_dir.name), stem, roles.get("bson"), roles.get("metadata"), limits)
+        dump = _collection(db_dir.name, stem, roles.get("bson"), roles.get("metadata"), limits)
         if dump.name in collections:
             earlier = collections[dump.name]
             raise _claimed_twice(db_dir, _first_file(earlier), _first_file(dump), dump.name)
@@ -374,6 +377,8 @@ def _name_problem(name: str) -> str | None:
     """Why no MongoDB server takes ``name`` as a collection name (pymongo's own rules), or None."""
     if not _is_utf8(name):
         return "its collectionName is not valid Unicode (a lone surrogate): not loaded"
+    if len(name.encode("utf-8")) > MAX_NAMESPACE_BYTES:
+        return f"its name is longer than MongoDB's {MAX_NAMESPACE_BYTES} bytes: not loaded"
     if not name or "$" in name or "\x00" in name or name.startswith(".") or name.endswith("."):
         return f"{quote(name[:1000])!r} is not a name MongoDB takes for a collection (empty, '$', NUL, or a dot at an end): not loaded"
     return None
@@ -395,8 +400,12 @@ def _collection(database: str, stem: str, bson_path: Path | None, metadata_path:
                 limits: Limits) -> CollectionDump:
     if not _is_utf8(stem) or not _is_utf8(database):
         what = "file name" if _is_utf8(database) else "database folder name"
-        return CollectionDump(database, _shown_name(stem), bson_path, metadata_path, False, (), None,
+        return CollectionDump(_shown_name(database), _shown_name(stem), bson_path, metadata_path, False, (), None,
                               problem=f"the {what} is not UTF-8 (mongodump writes UTF-8 names): not loaded")
+    if not database or set(database) & DATABASE_NAME_FORBIDDEN:
+        return CollectionDump(database, _shown_name(stem), bson_path, metadata_path, False, (), None,
+                              problem=f"the database folder {quote(database)!r} is not a name MongoDB takes "
+                                      "(a space or one of /\\.\"$*<>:|?): not loaded")
     name = unquote(stem)  # mongodump percent-escapes awkward characters in file names
     indexes: tuple[IndexSpec, ...] = ()
     uuid = None
@@ -409,7 +418,8 @@ def _collection(database: str, stem: str, bson_path: Path | None, metadata_path:
         uuid = metadata.get("uuid") if isinstance(metadata.get("uuid"), str) else None
     gzipped = any(path is not None and path.name.endswith(".gz") for path in (bson_path, metadata_path))
     problem = _name_problem(name)
-    return CollectionDump(database, _shown_name(name), bson_path, metadata_path, gzipped, indexes, uuid, problem)
+    shown = _shown_name(name) if problem is None else quote(name[:1000])
+    return CollectionDump(database, shown, bson_path, metadata_path, gzipped, indexes, uuid, problem)
 
 
 def _indexes(metadata: Mapping, path: Path) -> tuple[IndexSpec, ...]:

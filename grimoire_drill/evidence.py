@@ -47,20 +47,20 @@ def _plain(value: Any, limits: Limits, depth: int) -> Any:
         return value.isoformat()
     if depth >= limits.max_evidence_depth:
         return DEEPER
+    keep = limits.max_evidence_items - 1   # over the cap: that many, then one entry saying how many more
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for count, (key, item) in enumerate(value.items()):
-            if count >= limits.max_evidence_items:
+            if count == keep and len(value) > limits.max_evidence_items:
                 out[ELLIPSIS] = f"{len(value) - count} more"
                 break
             out[_key(key, limits)] = _plain(item, limits, depth + 1)
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
         items = list(value) if not isinstance(value, (set, frozenset)) else sorted(value, key=repr)
-        shown = [_plain(item, limits, depth + 1) for item in items[: limits.max_evidence_items]]
-        if len(items) > limits.max_evidence_items:
-            shown.append(f"{ELLIPSIS} {len(items) - limits.max_evidence_items} more")
-        return shown
+        if len(items) <= limits.max_evidence_items:
+            return [_plain(item, limits, depth + 1) for item in items]
+        return [_plain(item, limits, depth + 1) for item in items[:keep]] + [f"{ELLIPSIS} {len(items) - keep} more"]
     return _clipped(_text_of(value), limits.max_evidence_chars)
 
 

@@ -40,7 +40,8 @@ def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: P
 
 
 def _plain_content(summary: dict[str, Any]) -> None:
-    """What came from the backup (check messages and evidence, backup_info) as plain bounded values.
+    """What came from the backup (check messages and evidence, backup_info, the names counts are
+    keyed by) as plain bounded values.
 
     The plugin already made each check plain with the run's limits; this is the writers' own
     guard, so a summary built elsewhere with bytes, surrogates or 1000-deep evidence still
@@ -53,6 +54,11 @@ def _plain_content(summary: dict[str, Any]) -> None:
     archive = summary.get("archive")
     if isinstance(archive, dict) and isinstance(archive.get("backup_info"), dict):
         archive["backup_info"] = plain_mapping(archive["backup_info"], limits)
+    for section in ("counts", "source_counts"):
+        counts = summary.get(section)
+        for database in ("mongodb", "postgresql"):
+            if isinstance(counts, dict) and isinstance(counts.get(database), dict):
+                counts[database] = plain_mapping(counts[database], limits)
 
 
 def seal_outputs(summary: dict[str, Any], report_dir: Path, sign_key: str | None = None) -> Path:

@@ -141,7 +141,7 @@ def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable
                 errors.append(f"{shown}: index {quote(index.name, limits.max_quoted_chars)} could not be "
                               f"built: {_why(exc, limits)}")
     except DrillFailure as failure:
-        errors.append(failure.line())
+        errors.append(f"{shown}: {failure.line()}")
     except HarnessError:
         raise
     except Exception as exc:  # noqa: BLE001 — e.g. a collection name the server refuses
