@@ -35,6 +35,7 @@ from grimoire_drill.report.html_parts import redact
 from grimoire_drill.report.outputs import write_run_outputs
 from grimoire_drill.report.prometheus import render_prom
 from grimoire_drill.restore.mongo import restore_mongo
+from tests.test_defects_e2e import assert_left_nothing, drill, open_area, open_dir  # noqa: F401 (a fixture)
 from tests.test_dump import metadata_text, write_bson, write_dump
 
 MEGABYTE = 1024 * 1024
@@ -323,3 +324,69 @@ def test_redaction_of_long_hostile_text_still_masks():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# --------------------------------------------------------------------------- the whole drill
+
+def _append_bson(path: Path, documents: list[dict]) -> None:
+    with open(path, "ab") as handle:
+        for document in documents:
+            handle.write(bson.encode(document, check_keys=False))
+
+
+def _append_export(path: Path, objects: list[dict]) -> None:
+    exported = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(exported + objects), encoding="utf-8")
+
+
+def odd_backup(root: Path) -> None:
+    """A clean sample, then content of every odd shape the checks read, in the files they read it from."""
+    db = root / "mongodb" / "legrimoire"
+    odd_recipes = [{"_id": f"odd-{kind}", "title": "odd", "image_url": value}
+                   for kind, value in (("list", ["/uploads/recipes/a.jpg"]), ("number", 42),
+                                       ("dict", {"$oid": "x"}), ("none", None), ("created", "yesterday"))]
+    _append_bson(db / "recipes.bson", odd_recipes)
+    _append_export(root / "recipes_export.json", odd_recipes)
+    twins = [{"_id": f"twin-{n}", "off_id": {"nested": ["twin"]}, "names": {"fr": "x", "en": "x"}} for n in (1, 2)]
+    _append_bson(db / "ingredients.bson", twins)
+    _append_export(root / "ingredients_export.json", twins)
+    write_bson(db / "dollar.bson", [{"_id": 1}])
+    _append_bson(db / "dollar.bson", [{"_id": 2, "$where": "1"}])
+    (db / "odd\udcff.bson").write_bytes(bson.encode({"_id": 1}))
+    (root / "uploads" / "recipes" / "odd\udcfe.jpg").write_bytes(b"\xff\xd8 not really a picture")
+    with open(root / "backup_info.txt", "a") as handle:
+        handle.write("Notes" + " " * (70 * 1024) + "no colon here\n")
+
+
+@pytest.mark.slow
+def test_a_backup_full_of_odd_content_fails_the_checks_concerned_and_writes_every_output(sample_factory, open_area):
+    import shutil
+
+    work = open_dir(open_area, "odd-content")
+    sample = sample_factory(as_archive=False)
+    root = work / sample.name
+    shutil.copytree(sample, root)
+    odd_backup(root)
+
+    result = drill(root, work)
+
+    assert result.returncode == 1, result.output
+    for name in ("summary.json", "report.html", "junit.xml", "drill.prom"):
+        assert (result.report / name).is_file(), name
+    summary = result.summary()
+    assert summary["outcome"] == "failed" and summary["totals"]["error"] == 0, result.checks("error")
+    failed = result.checks("failed")
+    assert "limits.max_line_chars (65,536)" in failed["archive.backup_info"]
+    assert "legrimoire.dollar" in failed["mongodb.restore"] or "legrimoire.dollar" in json.dumps(summary)
+    restore = next(c for c in summary["checks"] if c["id"] == "mongodb.restore")
+    errors = "\n".join(restore["evidence"]["errors"])
+    assert "legrimoire.dollar" in errors and "legrimoire.odd\\xff" in errors
+    uploads = failed["consistency.uploads"]
+    assert "image_url" in uploads and "'odd-list'" in uploads
+    assert "appears 2 times" in failed["mongodb.unique.ingredients.off_id_1"]
+    passed = result.checks("passed")
+    assert {"consistency.mongodb_counts.recipes", "consistency.mongodb_counts.categories",
+            "mongodb.collection.recipes"} <= set(passed), failed
+    families = {f.name for f in text_string_to_metric_families((result.report / "drill.prom").read_text())}
+    assert "grimoire_drill_success" in families
+    assert_left_nothing(result)
