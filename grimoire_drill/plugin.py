@@ -33,7 +33,7 @@ from .expectations import Expectations, load_expectations
 from .limits import Limits
 from .report.summary import CheckResult, build_summary
 from .session import DrillSession
-from .text import quote
+from .text import ELLIPSIS, quote
 
 PLUGIN_NAME = "grimoire_drill_run"
 DEFAULT_REPORTS = Path("reports")
@@ -329,12 +329,36 @@ def _skip_reason(report) -> str:
 def _attach_html(report, result: CheckResult) -> None:
     from pytest_html import extras
 
+    _bound_longrepr(report, Limits())
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_short(v))}</td></tr>"
                    for k, v in result.evidence.items())
     block = (f"<div class='gd-check gd-{result.status}'><p><b>{html.escape(result.id)}</b>: "
              f"{html.escape(result.message)}</p>" + (f"<table class='gd-evidence'>{rows}</table>" if rows else "")
              + "</div>")
     report.extras = list(getattr(report, "extras", [])) + [extras.html(block)]
+
+
+def _bound_longrepr(report, limits: Limits) -> None:
+    """pytest's own traceback text, which report.html and junit.xml also show, made writable and short.
+
+    A check that stopped on content quotes that content in its traceback (a 1 MB key, a lone
+    surrogate that no UTF-8 file can hold): keep the end, where the exception is, and show
+    non-UTF-8 bytes as escapes. Line breaks stay, so the traceback still reads as one.
+    """
+    if report.longrepr is None or not report.failed:   # a skip's longrepr is a tuple pytest itself reads
+        return
+    try:
+        text = str(report.longreprtext if hasattr(report, "longreprtext") else report.longrepr)
+    except Exception:  # noqa: BLE001 — a repr of odd content must not cost the report
+        text = "(the traceback could not be rendered)"
+    cap = 4 * limits.max_evidence_chars
+    bounded = text if len(text) <= cap else ELLIPSIS + text[-cap:]
+    try:
+        bounded.encode("utf-8")
+    except UnicodeEncodeError:
+        bounded = bounded.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    if bounded != text:
+        report.longrepr = bounded
 
 
 def _short(value: Any, limit: int = 2000) -> str:

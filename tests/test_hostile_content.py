@@ -390,3 +390,38 @@ def test_a_backup_full_of_odd_content_fails_the_checks_concerned_and_writes_ever
     families = {f.name for f in text_string_to_metric_families((result.report / "drill.prom").read_text())}
     assert "grimoire_drill_success" in families
     assert_left_nothing(result)
+
+
+def test_the_traceback_pytest_shows_of_a_check_that_stopped_on_content_is_short_and_writable():
+    from _pytest.reports import TestReport
+
+    from grimoire_drill.plugin import _bound_longrepr
+
+    text = "Traceback …\nKeyError: '" + "k" * MEGABYTE + "\udcff'\n"
+    report = TestReport("drills/test_x.py::test_y", ("drills/test_x.py", 1, "test_y"), {}, "failed", text, "call")
+    _bound_longrepr(report, Limits())
+    shown = str(report.longrepr)
+    shown.encode("utf-8")
+    assert len(shown) <= 4 * Limits().max_evidence_chars + 8 and shown.endswith("k\\udcff'")
+    skipped = TestReport("n", ("f", 1, "n"), {}, "skipped", ("f", 1, "Skipped: why"), "call")
+    _bound_longrepr(skipped, Limits())
+    assert skipped.longrepr == ("f", 1, "Skipped: why")
+
+
+def test_the_export_counting_child_uses_the_runs_limit(tmp_path):
+    from grimoire_drill.export_counts import ExportCounts
+
+    huge = tmp_path / "recipes_export.json"
+    huge.write_text('[{"title": "' + "x" * (2 * MEGABYTE) + '"}]')
+    deep = tmp_path / "ingredients_export.json"
+    deep.write_text("[" + "[" * 100_000 + "]" * 100_000 + "]")
+    counts = ExportCounts([huge, deep], "hostile", background_from_bytes=0,
+                          limits=Limits(max_export_element_chars=MEGABYTE)).start()
+    try:
+        assert counts.in_background
+        with pytest.raises(DrillFailure, match=r"limits\.max_export_element_chars \(1,048,576\)"):
+            counts.count(huge)
+        with pytest.raises(DrillFailure, match="nested too deeply"):
+            counts.count(deep)
+    finally:
+        counts.close()
