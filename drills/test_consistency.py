@@ -14,6 +14,8 @@ def test_mongodb_counts_agree(drill, expectations, counted_collection, evidence)
     source = drill.mongo_source_counts().get(namespace)
     if source is None:
         pytest.fail(f"{namespace}: not in the dump, nothing to count")
+    if source["dump"] is None:
+        pytest.fail(f"{namespace}: no .bson data file in the dump (metadata only), nothing to count")
     restored = drill.restored_counts()["mongodb"].get(namespace)
     export = source.get("export")
     evidence.data.update(dump=source["dump"], restored=restored, export=export)

@@ -54,6 +54,9 @@ def _plain_content(summary: dict[str, Any]) -> None:
     archive = summary.get("archive")
     if isinstance(archive, dict) and isinstance(archive.get("backup_info"), dict):
         archive["backup_info"] = plain_mapping(archive["backup_info"], limits)
+    for key in ("error", "problems"):          # failure lines quote paths and names from the backup
+        if key in summary:
+            summary[key] = plain(summary[key], limits)
     for section in ("counts", "source_counts"):
         counts = summary.get(section)
         for database in ("mongodb", "postgresql"):
