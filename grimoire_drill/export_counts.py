@@ -20,10 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .dump import count_export
 from .child_env import child_env
 from .engines.base import run_env
 from .errors import DrillFailure
+from .json_export import count_export
 from .limits import Limits
 from .text import quote
 

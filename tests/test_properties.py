@@ -25,7 +25,7 @@ from bson.json_util import CANONICAL_JSON_OPTIONS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grimoire_drill import dump
+from grimoire_drill import dump, json_export
 from grimoire_drill.archive import extract, locate
 from grimoire_drill.dump import count_bson, count_export, iter_export, iter_raw_bson, pg_dump_format, scan_mongodump
 from grimoire_drill.engines.base import new_run_id
@@ -178,7 +178,7 @@ def test_generated_exports_are_counted_whatever_the_chunk_size(records, indent, 
     with scratch() as folder:
         path = Path(folder) / "recipes_export.json"
         path.write_text(json.dumps(records, indent=indent, ensure_ascii=False), encoding="utf-8")
-        with mock.patch.object(dump, "CHUNK", chunk):
+        with mock.patch.object(json_export, "CHUNK", chunk):
             assert count_export(path) == len(records)
             assert list(iter_export(path)) == records
 
@@ -190,7 +190,7 @@ def test_truncated_export_always_fails(records, cut, chunk):
     with scratch() as folder:
         path = Path(folder) / "recipes_export.json"
         path.write_bytes(data[: int(len(data) * cut)])
-        with mock.patch.object(dump, "CHUNK", chunk), pytest.raises(DrillFailure):
+        with mock.patch.object(json_export, "CHUNK", chunk), pytest.raises(DrillFailure):
             count_export(path)
 
 
@@ -202,7 +202,7 @@ def test_flipped_export_is_valid_or_a_drill_failure(records, position, mask, chu
     with scratch() as folder:
         path = Path(folder) / "recipes_export.json"
         path.write_bytes(stored)
-        with mock.patch.object(dump, "CHUNK", chunk):
+        with mock.patch.object(json_export, "CHUNK", chunk):
             try:
                 counted = count_export(path)
             except DrillFailure as failure:
