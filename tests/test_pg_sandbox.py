@@ -399,3 +399,34 @@ def test_an_expected_extension_that_is_not_trusted_restores_without_error(source
             with psycopg.connect(pg.conninfo(result.database)) as conn:
                 assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
             pg.drop_database(result.database)
+
+
+# -- the verdict's attribution: a dump cannot pass itself off as a lost server -------------------------
+
+LOST_WORDS = "server closed the connection unexpectedly"
+
+
+@pytest.mark.parametrize("kind", ["plain", "custom"])
+def test_a_dump_that_spells_a_lost_connection_is_still_a_bad_backup_not_a_harness_error(
+        kind, source_pg, clean_tree, tmp_path, run_cli):
+    """The phrase libpq prints when a server dies, in an error, a notice and a quoted statement of the dump."""
+    hostile_sql = (f'DO $$ BEGIN RAISE NOTICE \'{LOST_WORDS}\'; END $$;\n'
+                   f'CREATE VIEW public."{LOST_WORDS}" AS SELECT 1 AS x;\n'
+                   f'CREATE FUNCTION public.lost() RETURNS void LANGUAGE plpgsql AS $fn$ BEGIN '
+                   f'RAISE EXCEPTION \'could not connect to server: {LOST_WORDS}\'; END $fn$;\n')
+    if kind == "plain":
+        text = (clean_tree / "postgresql" / "database.sql").read_text()
+        text += hostile_sql + f'SELECT * FROM "{LOST_WORDS} (no such table)";\nSELECT public.lost();\n'
+        tree = _backup_with(clean_tree, tmp_path, plain=text)
+    else:  # an event trigger needs a superuser: refused, and pg_restore echoes its statement, phrase and all
+        hostile_sql += ("CREATE FUNCTION public.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS "
+                        "$fn$ BEGIN END $fn$;\n"
+                        f'CREATE EVENT TRIGGER "{LOST_WORDS}" ON ddl_command_start EXECUTE FUNCTION public.on_ddl();\n')
+        dump = _hostile_custom_dump(source_pg, clean_tree, tmp_path, hostile_sql)
+        tree = _backup_with(clean_tree, tmp_path, custom=dump)
+    result, summary, checks = _drill(run_cli, tree, tmp_path / "report")
+    assert result.returncode == 1, result.output
+    assert summary["outcome"] == "failed"
+    restore = checks["postgresql.restore"]
+    assert restore["status"] == "failed", restore
+    assert checks["postgresql.table.users"]["status"] == "passed"   # the server was there all along

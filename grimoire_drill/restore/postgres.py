@@ -61,14 +61,39 @@ SERVER_LOST = re.compile(
 # stderr that quotes dump content).
 CONNECTION_TO = "connection to server "
 CONNECTION_FAILED = " failed"
+# Lines (or the text after a tool's prefix) that quote the dump rather than report on the connection.
+# A server message at these levels came from a live server, and its text may be the dump's (RAISE NOTICE).
+SERVER_SAID = ("ERROR:", "WARNING:", "NOTICE:", "INFO:", "LOG:", "DEBUG:")
+QUOTING_PREFIXES = ("Command was:", "LINE ", "DETAIL:", "HINT:", "CONTEXT:", "QUERY:", "STATEMENT:")
+
+
+def _own_lines(stderr: str) -> list[str]:
+    """The lines in which the tool or libpq speaks for itself, without the dump's own text.
+
+    pg_restore echoes each failed statement (``Command was: …``) and psql quotes the statement around
+    an error (``LINE 3: …``, ``DETAIL``, ``CONTEXT``, ``QUERY``); a server ``ERROR`` or ``NOTICE`` line
+    quotes names or text from the dump and proves the server was there to answer. A dump could spell "server closed the
+    connection unexpectedly" in any of those to pass a bad backup off as a harness failure (exit 2),
+    so none of them is read for it.
+    """
+    own = []
+    for line in stderr.splitlines():
+        if line.startswith(QUOTING_PREFIXES) or any(level in line for level in SERVER_SAID):
+            continue
+        text = line.split(": ", 2)[-1] if line.startswith(("pg_restore:", "psql:")) else line
+        if text.lstrip().startswith(QUOTING_PREFIXES):
+            continue
+        own.append(line)
+    return own
 
 
 def _says_server_lost(stderr: str) -> bool:
-    if SERVER_LOST.search(stderr) is not None:
-        return True
-    for line in stderr.lower().splitlines():
-        start = line.find(CONNECTION_TO)
-        if start >= 0 and line.find(CONNECTION_FAILED, start + len(CONNECTION_TO)) >= 0:
+    for line in _own_lines(stderr):
+        if SERVER_LOST.search(line) is not None:
+            return True
+        lowered = line.lower()
+        start = lowered.find(CONNECTION_TO)
+        if start >= 0 and lowered.find(CONNECTION_FAILED, start + len(CONNECTION_TO)) >= 0:
             return True
     return False
 
