@@ -282,10 +282,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from .expectations import load_expectations
     from .inspect import inspect_backup
 
+    config = config_from_args(args)
+    limits = load_expectations(config.expectations).limits
     with tempfile.TemporaryDirectory(prefix="grimoire-drill-inspect-") as temp:
-        print(inspect_backup(args.archive, Path(temp), passphrase=config_from_args(args).read_passphrase()))
+        print(inspect_backup(args.archive, Path(temp), passphrase=config.read_passphrase(), limits=limits))
     return EXIT_PASSED
 
 
