@@ -44,6 +44,9 @@ class Limits:
     # BSON
     max_bson_depth: int = 100                  # MongoDB's own limit for stored documents
     max_document_bytes: int = 16 * MIB + 16 * KIB  # BSON's 16 MiB, plus mongodump's slack
+    # what a restore may make of a dump (PostgreSQL: pg_database_size while the tool runs)
+    max_restored_ratio: float = 100.0          # restored bytes / dump bytes
+    restored_floor_bytes: int = 1 * GIB        # ... but never judged below this
     # what outputs quote
     max_quoted_chars: int = 300                # one name or value from the backup; a message holds a few
     max_evidence_chars: int = 2000             # one string in a check's evidence

@@ -88,7 +88,7 @@ def test_timeout_comes_from_the_flag_or_the_environment_and_defaults_to_the_limi
 # -- the real CLI -----------------------------------------------------------------------------------
 
 def _expectations_with_run_timeout(tmp_path: Path, seconds: int) -> Path:
-    text = resources.files("drills").joinpath("expectations.toml").read_text()
+    text = resources.files("grimoire_drill.drills").joinpath("expectations.toml").read_text()
     text, changed = re.subn(r"(?m)^run_timeout_s = \S+", f"run_timeout_s = {seconds}", text)
     assert changed == 1
     path = tmp_path / "expectations.toml"

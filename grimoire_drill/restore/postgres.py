@@ -29,6 +29,7 @@ from ..errors import DrillFailure, GrimoireDrillError, HarnessError
 from ..limits import Limits
 from ..text import quote
 from . import plain_sql
+from .growth import GrowthGuard, restored_size_limit
 
 TOOL_TIMEOUT_S = 6 * 3600
 SERVER_PROBE_TIMEOUT_S = 5
@@ -147,15 +148,29 @@ def restore_postgres(server, postgres_dir: Path, base_name: str, *, jobs: int, o
     name = server.database_name(base_name)
     started = time.perf_counter()
     role = server.create_sandbox(name, owner=owner, extensions=tuple(extensions))
-    detail: dict[str, Any] = {"dump_bytes": dump.stat().st_size, "role": role.name}
+    dump_bytes = dump.stat().st_size
+    detail: dict[str, Any] = {"dump_bytes": dump_bytes, "role": role.name}
+    ceiling = restored_size_limit(dump_bytes, limits.max_restored_ratio, limits.restored_floor_bytes)
+    with GrowthGuard(server.conninfo("postgres"), name, role.name, ceiling) as guard:
+        if dump_format == "custom":
+            args = ["-d", name, "--no-password", f"--jobs={max(1, jobs)}", "--no-owner", "--no-privileges", "{dump}"]
+            result = server.run_tool("pg_restore", args, {"dump": dump}, timeout=TOOL_TIMEOUT_S, role=role)
+            tool = "pg_restore"
+        else:
+            tool = "psql"
+            result = _restricted_psql(server, name, role, dump, work_dir)
+    if guard.tripped is not None:
+        raise DrillFailure(
+            f"the restored database grew to {guard.tripped:,} bytes, past {ceiling:,} "
+            f"({limits.name('max_restored_ratio')} × the {dump_bytes:,}-byte dump, at least "
+            f"{limits.name('restored_floor_bytes')}): {tool} was stopped",
+            where=f"postgresql/{dump.name}",
+            fix="a dump that makes data out of nothing is refused; if the data really is this large, "
+                "raise limits.max_restored_ratio in expectations.toml")
+    detail["restored_bytes_seen"] = guard.largest
     if dump_format == "custom":
-        args = ["-d", name, "--no-password", f"--jobs={max(1, jobs)}", "--no-owner", "--no-privileges", "{dump}"]
-        result = server.run_tool("pg_restore", args, {"dump": dump}, timeout=TOOL_TIMEOUT_S, role=role)
-        tool = "pg_restore"
         errors = tuple(tool_errors(result.stderr, dump.name, limits.max_quoted_chars))
     else:
-        tool = "psql"
-        result = _restricted_psql(server, name, role, dump, work_dir)
         found, tolerated = psql_errors(result.stderr, dump, limits.max_quoted_chars)
         errors = tuple(found)
         if tolerated:
