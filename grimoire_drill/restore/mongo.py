@@ -18,6 +18,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.errors import PyMongoError
 
 from ..dump import CollectionDump, IndexSpec, iter_bson_batches
+from ..engines.contract import MongoEngine
 from ..errors import DrillFailure
 
 BATCH_DOCS = 1000
@@ -117,7 +118,7 @@ def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable
                              time.perf_counter() - started, source_documents)
 
 
-def restore_native(server, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str], jobs: int,
+def restore_native(server: MongoEngine, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str], jobs: int,
                    raw_capable: bool) -> MongoRestore:
     """Load every collection of every database not in ``skip``, ``jobs`` collections at a time.
 
@@ -139,7 +140,7 @@ def restore_native(server, layout: dict[str, dict[str, CollectionDump]], *, skip
                         detail={"documents": sum(r.documents for r in results), "parallel_collections": max(1, jobs)})
 
 
-def restore_with_mongorestore(server, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *,
+def restore_with_mongorestore(server: MongoEngine, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *,
                               skip: Iterable[str], jobs: int, gzipped: bool) -> MongoRestore:
     """Run the engine's own mongorestore on the dump tree, exactly as ops would."""
     started = time.perf_counter()
@@ -165,8 +166,8 @@ def restore_with_mongorestore(server, dump_root: Path, layout: dict[str, dict[st
                         output_tail=result.stderr[-4000:], detail={"documents": sum(c.documents for c in collections)})
 
 
-def restore_mongo(server, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str],
-                  jobs: int) -> MongoRestore:
+def restore_mongo(server: MongoEngine, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *,
+                  skip: Iterable[str], jobs: int) -> MongoRestore:
     """mongorestore inside/with the engine when it has one, else the native loader."""
     if not layout:
         raise DrillFailure("mongodb/ is empty: MongoDB was down at backup time (mongodump wrote no database, "
