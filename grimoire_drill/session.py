@@ -27,6 +27,7 @@ from .config import DrillConfig
 from .deadline import RunDeadline
 from .dump import CollectionDump, count_bson, scan_mongodump
 from .engines.base import OWNER_FILE, owner_tag, run_env
+from .engines.contract import MongoEngine, PostgresEngine
 from .engines.pg_sandbox import ADMIN_ROLE
 from .engines.selection import Choice, build_mongo, build_postgres, choose_mongo, choose_postgres
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
@@ -90,8 +91,8 @@ class DatabaseState:
     """One database after the prepare step: its engine choice, engine and restore result."""
 
     choice: Choice | None = None
-    engine: Any = None
-    starting: Any = None      # the engine while it starts, so an interrupt can cancel it
+    engine: MongoEngine | PostgresEngine | None = None
+    starting: MongoEngine | PostgresEngine | None = None  # the engine while it starts, so an interrupt can cancel it
     restore: Outcome = field(default_factory=Outcome)
     start_seconds: float = 0.0
     start_began: float | None = None  # perf_counter when its engine start began

@@ -16,17 +16,10 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from grimoire_drill.engines.base import RUN_LABEL, new_run_id
-from grimoire_drill.engines.docker import (
-    PID_LABEL,
-    PID_NS_LABEL,
-    PID_START_LABEL,
-    DockerMongo,
-    DockerPostgres,
-    docker_status,
-    owner_labels,
-    remove_strays,
-)
+from grimoire_drill.engines.base import (BOOT_LABEL, HOST_LABEL, PID_LABEL, PID_NS_LABEL, PID_START_LABEL, RUN_LABEL,
+                                         new_run_id)
+from grimoire_drill.engines.docker import DockerMongo, DockerPostgres, docker_status, owner_labels
+from grimoire_drill.engines.janitor import remove_strays
 from grimoire_drill.engines.local_postgres import LocalPostgres, find_bindir
 from grimoire_drill.errors import HarnessError
 
@@ -231,19 +224,24 @@ def test_remove_strays_removes_only_containers_of_dead_processes(docker_client, 
     ours = owner_labels(current, "postgres") | {PID_LABEL: str(_dead_pid())}
     # started by a drill inside a container: its pid (dead here) names another process there
     elsewhere = owner_labels(earlier + "ns", "postgres") | {PID_LABEL: str(_dead_pid()), PID_NS_LABEL: "1"}
+    # this very process, but labelled on another boot: whatever the pid is now, its owner is gone
+    rebooted = owner_labels(earlier + "boot", "postgres") | {BOOT_LABEL: "another-boot"}
+    # another machine on a shared daemon: its (dead here) pid is not ours to judge
+    foreign = owner_labels(earlier + "host", "postgres") | {HOST_LABEL: "another-host", PID_LABEL: str(_dead_pid())}
     created = {
         name: docker_client.containers.create(postgres_image, name=f"grimoire-drill-test-{earlier}-{name}",
                                               labels=labels)
         for name, labels in {"dead": dead, "alive": alive, "reused": reused, "ours": ours,
-                             "elsewhere": elsewhere}.items()
+                             "elsewhere": elsewhere, "rebooted": rebooted, "foreign": foreign}.items()
     }
     try:
         removed = remove_strays(current)
-        assert sorted(removed) == sorted([created["dead"].name, created["reused"].name])
+        assert sorted(removed) == sorted([created["dead"].name, created["reused"].name, created["rebooted"].name])
         remaining = {c.name for c in docker_client.containers.list(all=True, filters={"label": RUN_LABEL})}
         assert created["alive"].name in remaining and created["ours"].name in remaining
-        assert created["elsewhere"].name in remaining
+        assert created["elsewhere"].name in remaining and created["foreign"].name in remaining
         assert created["dead"].name not in remaining and created["reused"].name not in remaining
+        assert created["rebooted"].name not in remaining
     finally:
         for container in created.values():
             try:

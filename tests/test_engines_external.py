@@ -195,7 +195,7 @@ def test_errors_and_descriptions_never_show_the_password(staging):
         ExternalPostgres(run_id=new_run_id(), dsn=f"postgresql://staging:{staging.password}@127.0.0.1:notaport/x")
     with ExternalPostgres(run_id=new_run_id(), dsn=staging.dsn) as ext:
         described = json.dumps(ext.info.as_dict())
-    with pytest.raises(HarnessError, match="not open"):
+    with pytest.raises(HarnessError, match="not running"):
         ext.conninfo("postgres")
     for text in (message, bad.value.line(), described):
         for secret in staging.secrets() + ["Wr0ng"]:

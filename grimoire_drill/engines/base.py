@@ -20,6 +20,14 @@ from ..child_env import child_env
 from ..errors import HarnessError
 
 RUN_LABEL = "grimoire-drill.run"
+# Labels of every container an engine starts (container.owner_labels), read by the janitor:
+HOST_LABEL = "grimoire-drill.host"
+BOOT_LABEL = "grimoire-drill.boot"
+PID_LABEL = "grimoire-drill.pid"
+PID_START_LABEL = "grimoire-drill.pid-start"
+PID_NS_LABEL = "grimoire-drill.pid-ns"
+INSTANCE_LABEL = "grimoire-drill.instance"
+ENGINE_LABEL = "grimoire-drill.engine"
 RUN_ENV = "GRIMOIRE_DRILL_RUN_ID"
 OWNER_ENV = "GRIMOIRE_DRILL_OWNER"      # "<pid>:<start time>:<pid namespace>" of the drill that started it
 OWNER_FILE = ".grimoire-drill-owner"    # the same tag, inside every temp dir an engine creates
@@ -38,25 +46,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class StartStop:
-    """``with engine:`` starts it and always stops it; a failed start cleans up before raising."""
+STOPPING_FIX = "nothing to do: the drill was interrupted"
 
-    def start(self) -> None:
-        raise NotImplementedError
 
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self):
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+def stopping_error(what: str, where: str | None = None) -> HarnessError:
+    """The one error for work refused because the drill is stopping (a cancelled engine starts nothing)."""
+    return HarnessError(f"{what} not started: the drill is stopping", where=where, fix=STOPPING_FIX)
 
 
 @dataclass(frozen=True)
@@ -186,23 +181,16 @@ class ToolProcesses:
     finish the whole restore before the drill could stop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cancelled: threading.Event) -> None:
+        """``cancelled``: the engine's own cancel flag, so the engine and its tools agree on it."""
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen] = set()
-        self._cancelled = threading.Event()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-    def mark_cancelled(self) -> None:
-        """Refuse new tools without ending anything (engines whose work runs in-process)."""
-        self._cancelled.set()
+        self._cancelled = cancelled
 
     def check(self, what: str) -> None:
         """Raise when cancelled: a cancelled engine starts nothing new."""
         if self._cancelled.is_set():
-            raise HarnessError(f"{what} not started: the drill is stopping", fix="nothing to do: the drill was interrupted")
+            raise stopping_error(what)
 
     def run(self, argv: list[str], env: dict[str, str], timeout: float | None) -> ToolResult:
         name = Path(argv[0]).name

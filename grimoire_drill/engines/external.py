@@ -29,6 +29,7 @@ from pymongo.uri_parser import parse_uri
 from ..errors import HarnessError
 from .base import EngineInfo, ToolProcesses, ToolResult, make_run_dir, run_env, tool_env
 from .janitor import ScratchSweep, sweep_mongo_scratch, sweep_postgres_scratch
+from .lifecycle import EngineLifecycle
 from .local_postgres import find_client_bindir
 from .pg_sandbox import RestoreRole, SandboxHost, admin_rights
 from .scratch import OWNER_COLLECTION, OWNER_DOCUMENT_ID, ScratchOwner, scratch_name, session_name
@@ -63,11 +64,15 @@ def _sweep_failed(error: BaseException, secret: str | None) -> ScratchSweep:
     return ScratchSweep([], [f"could not look for stray scratch databases: {_scrubbed(error, secret)}"])
 
 
-class ExternalMongo:
+class ExternalMongo(EngineLifecycle):
+    """A server reached through ``--mongo-uri``: starting connects (and sweeps strays), stopping drops
+    the scratch databases this run made and disconnects."""
+
     kind = "external"
+    title = "the external MongoDB engine"
 
     def __init__(self, *, run_id: str, uri: str):
-        self.run_id = run_id
+        super().__init__(run_id)
         self._uri = uri
         try:
             self._parsed = parse_uri(uri)
@@ -76,17 +81,13 @@ class ExternalMongo:
         self._client: pymongo.MongoClient | None = None
         self._created: list[str] = []
         self.undropped: list[str] = []
-        self._tools = ToolProcesses()
-        self.info = EngineInfo(kind=self.kind)
         self.janitor = ScratchSweep.empty()   # what the stray sweep did as we connected, for the console
 
-    def __enter__(self) -> "ExternalMongo":
+    def start(self) -> None:
         self._client = pymongo.MongoClient(self._uri, serverSelectionTimeoutMS=CONNECT_TIMEOUT_MS)
         try:
             build = self._client.admin.command("buildInfo")
         except PyMongoError as exc:
-            self._client.close()
-            self._client = None
             why = _scrubbed(exc, self._parsed.get("password"))
             raise HarnessError(f"external MongoDB at {_redacted_host(self._parsed['nodelist'])} did not answer: {why}",
                                fix="check --mongo-uri, network and credentials") from None
@@ -97,12 +98,12 @@ class ExternalMongo:
         note = f"scratch databases *_drill_{self.run_id} on {_redacted_host(self._parsed['nodelist'])}"
         self.info = EngineInfo(kind=self.kind, version=build.get("version", "unknown"),
                                note=_with_sweep(note, self.janitor))
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
+        """Drop the scratch databases we created (a failed start created none) and disconnect."""
         if self._client is None:
             return
-        if self._tools.cancelled:  # cancel() closed the client: drop with a fresh one
+        if self.cancelled:  # cancel() closed the client: drop with a fresh one
             self._client = pymongo.MongoClient(self._uri, serverSelectionTimeoutMS=CONNECT_TIMEOUT_MS)
         for name in self._created:
             try:
@@ -112,20 +113,18 @@ class ExternalMongo:
         self._client.close()
         self._client = None
 
-    def cancel(self) -> None:
-        """From any thread: end the native loader's inserts (its client is closed: further operations
-        raise InvalidOperation); leaving the block still drops the scratch databases."""
-        self._tools.mark_cancelled()
+    @property
+    def running(self) -> bool:
+        return self._client is not None
+
+    def _end_work(self) -> None:
+        """cancel(): end the native loader's inserts (its client is closed: further operations raise
+        InvalidOperation); leaving the block still drops the scratch databases."""
         if self._client is not None:
             self._client.close()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._tools.cancelled
-
     def client(self) -> pymongo.MongoClient:
-        if self._client is None:
-            raise HarnessError("the external MongoDB engine is not open", fix="use the engine inside its `with` block")
+        self._require_running()
         return self._client
 
     def database_name(self, base: str) -> str:
@@ -178,15 +177,17 @@ class ExternalMongo:
         raise NotImplementedError("external MongoDB restores through the native loader")
 
 
-class ExternalPostgres(SandboxHost):
+class ExternalPostgres(SandboxHost, EngineLifecycle):
     """A server reached through ``--postgres-dsn``. The DSN role is the admin: it creates the
     unprivileged restore role ``<app user>_drill_<run id>`` (so it needs CREATEROLE) and drops it
-    with the scratch database; restores and checks run as that role."""
+    with the scratch database; restores and checks run as that role. Starting connects (and
+    sweeps strays); stopping drops what this run made."""
 
     kind = "external"
+    title = "the external PostgreSQL engine"
 
     def __init__(self, *, run_id: str, dsn: str):
-        self.run_id = run_id
+        super().__init__(run_id)
         try:
             self._params = conninfo_to_dict(dsn)
         except psycopg.ProgrammingError:
@@ -198,12 +199,11 @@ class ExternalPostgres(SandboxHost):
         self.undropped: list[str] = []
         self._roles: dict[str, RestoreRole] = {}
         self._open = False
-        self._tools = ToolProcesses()
-        self.info = EngineInfo(kind=self.kind)
+        self._tools = ToolProcesses(self._cancelled)
         self.janitor = ScratchSweep.empty()   # what the stray sweep did as we connected, for the console
         self._presence: psycopg.Connection | None = None  # open for the whole run: see scratch.session_name
 
-    def __enter__(self) -> "ExternalPostgres":
+    def start(self) -> None:
         secret = self._params.get("password")
         try:
             self._presence = psycopg.connect(
@@ -211,29 +211,23 @@ class ExternalPostgres(SandboxHost):
             version = self._presence.execute("SHOW server_version").fetchone()[0]
             superuser, createrole = admin_rights(self._presence)
         except psycopg.Error as exc:
-            self._close_presence()
-            raise HarnessError(f"external PostgreSQL at {self._where()} did not answer: {_scrubbed(exc, secret)}",
+            raise HarnessError(f"external PostgreSQL at {self._server()} did not answer: {_scrubbed(exc, secret)}",
                                fix="check --postgres-dsn, network and credentials") from None
         if not (superuser or createrole):
-            self._close_presence()
-            raise HarnessError(f"the --postgres-dsn role on {self._where()} cannot create roles: the restore runs "
+            raise HarnessError(f"the --postgres-dsn role on {self._server()} cannot create roles: the restore runs "
                                "as an unprivileged role it creates", fix="ALTER ROLE <dsn user> CREATEROLE")
         try:
             self.janitor = sweep_postgres_scratch(self._presence, self.run_id)
         except psycopg.Error as exc:
             self.janitor = _sweep_failed(exc, secret)
-        except BaseException:
-            self._close_presence()
-            raise
-        note = f"scratch database *_drill_{self.run_id} on {self._where()}"
+        note = f"scratch database *_drill_{self.run_id} on {self._server()}"
         if superuser:
             note = ("WARNING: the --postgres-dsn role is a superuser (the restore still runs as an unprivileged "
                     "role; give the drill a CREATEROLE CREATEDB login instead); " + note)
         self.info = EngineInfo(kind=self.kind, version=version, note=_with_sweep(note, self.janitor))
         self._open = True
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         """Drop every scratch database we created (connections to it are ended: WITH (FORCE)), and its role."""
         for name in list(self._created):
             try:
@@ -252,19 +246,15 @@ class ExternalPostgres(SandboxHost):
             self._presence.close()
             self._presence = None
 
-    def cancel(self) -> None:
-        """From any thread: end running tools (pg_restore) now and start nothing new; exit still drops."""
+    @property
+    def running(self) -> bool:
+        return self._open
+
+    def _end_work(self) -> None:
+        """cancel(): end running tools (pg_restore) now; stop() still drops."""
         self._tools.cancel()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._tools.cancelled
-
-    def _require_open(self) -> None:
-        if not self._open:
-            raise HarnessError("the external PostgreSQL engine is not open", fix="use the engine inside its `with` block")
-
-    def _where(self) -> str:
+    def _server(self) -> str:
         return f"{self._params.get('host', 'localhost')}:{self._params.get('port', '5432')}"
 
     def database_name(self, base: str) -> str:
@@ -315,11 +305,11 @@ class ExternalPostgres(SandboxHost):
 
     def _admin_conninfo(self, dbname: str | None) -> str:
         """libpq conninfo as the DSN's role (None: the DSN's own database), password included: never print it."""
-        self._require_open()
+        self._require_running()
         return make_conninfo(**self._params) if dbname is None else make_conninfo(**{**self._params, "dbname": dbname})
 
     def _role_conninfo(self, dbname: str, role: RestoreRole) -> str:
-        self._require_open()
+        self._require_running()
         return make_conninfo(**{**self._params, "dbname": dbname, "user": role.name, "password": role.password})
 
     def _restore_role_name(self, owner: str) -> str:
@@ -328,7 +318,7 @@ class ExternalPostgres(SandboxHost):
 
     def url(self, dbname: str) -> str:
         """URL for a --then command, password included: never print it. A sandbox: as its restore role."""
-        self._require_open()
+        self._require_running()
         params = {**self._params, "dbname": dbname}
         role = self._roles.get(dbname)
         if role is not None:
@@ -343,7 +333,7 @@ class ExternalPostgres(SandboxHost):
         """Host client tools, as ``role`` if given; connection parameters travel as PG* environment
         variables, not argv, and the password in a password file (PGPASSFILE), not PGPASSWORD: a
         process's environment is copied into every child it starts and shown by ``ps e`` to its user."""
-        self._require_open()
+        self._require_running()
         if self.bindir is None:
             raise HarnessError(f"{tool} not found", fix="install postgresql-client-15")
         params = self._params if role is None else {**self._params, "user": role.name, "password": role.password}

@@ -1,7 +1,8 @@
 """Find and remove what killed runs left behind: labelled containers, tagged server processes, temp
-dirs, and scratch databases on external servers.
+dirs, and scratch databases on external servers. The one place that judges strays: engines only
+tag what they start.
 
-Every container carries ``grimoire-drill.run`` and its owner's pid and start time; every local
+Every container carries ``grimoire-drill.run`` and its owner's host, boot, pid and start time; every local
 server or tool process carries GRIMOIRE_DRILL_RUN_ID and GRIMOIRE_DRILL_OWNER (``<pid>:<start>``)
 in its environment; every temp dir of a run is named ``gd-<run id>-*`` and engine dirs hold an
 owner file. A thing whose owner process is gone is a stray: a run that is still going (another
@@ -16,14 +17,15 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .base import (OWNER_ENV, OWNER_FILE, RUN_ENV, TEMP_PREFIX, owner_gone, pid_namespace, process_start,
-                   run_dir_prefix)
+from .base import (BOOT_LABEL, HOST_LABEL, OWNER_ENV, OWNER_FILE, PID_LABEL, PID_NS_LABEL, PID_START_LABEL,
+                   RUN_ENV, RUN_LABEL, TEMP_PREFIX, owner_gone, pid_namespace, process_start, run_dir_prefix)
 from .scratch import (OWNER_COLLECTION, OWNER_DOCUMENT_ID, ScratchOwner, boot_id, is_scratch_database,
                       scratch_run_id, session_name, session_run_id)
 from ..text import quote
@@ -58,7 +60,7 @@ def sweep_strays(current_run_id: str, temp_roots: Iterable[Path] = ()) -> list[s
     """
     removed: list[str] = []
     dead_runs: set[str] = set()
-    from .docker import docker_status, remove_stray_containers
+    from .container import docker_status  # lazy: the docker SDK is only needed when a daemon answers
 
     ok, _why = docker_status()
     if ok:
@@ -75,6 +77,60 @@ def sweep_strays(current_run_id: str, temp_roots: Iterable[Path] = ()) -> list[s
         if path.exists():
             shutil.rmtree(path, ignore_errors=True)
             removed.append(f"temp dir {path}")
+    return removed
+
+
+# -- containers -----------------------------------------------------------------------------------
+
+DOCKER_TIMEOUT_S = 5
+
+
+def container_owner_gone(labels: dict[str, str]) -> bool:
+    """True only when we can tell from a container's labels (``container.owner_labels``) that the
+    drill that started it is gone: same host, and another boot or a dead or reused pid."""
+    if labels.get(HOST_LABEL) != socket.gethostname():
+        return False  # another machine's container on a shared daemon: not ours to judge
+    if labels.get(BOOT_LABEL) != (boot_id() or "unknown"):
+        return True
+    namespace = labels.get(PID_NS_LABEL, pid_namespace())
+    if namespace != pid_namespace():
+        return False  # started inside another pid namespace (a container): its pid means nothing here
+    return owner_gone(f"{labels.get(PID_LABEL, '')}:{labels.get(PID_START_LABEL, '')}:{namespace}")
+
+
+def remove_strays(current_run_id: str) -> list[str]:
+    """Remove containers of earlier runs whose process is gone; return their names.
+
+    A container of the current run, of a live process, or started from another host is kept.
+    Without a daemon there is nothing to remove.
+    """
+    return [name for name, _run_id in remove_stray_containers(current_run_id)]
+
+
+def remove_stray_containers(current_run_id: str) -> list[tuple[str, str]]:
+    """``remove_strays``, returning (container name, run id) so ``sweep_strays`` can clean that run's dirs."""
+    import docker
+    from docker.errors import DockerException, NotFound
+
+    try:
+        client = docker.from_env(timeout=DOCKER_TIMEOUT_S)
+    except DockerException:
+        return []
+    removed: list[tuple[str, str]] = []
+    try:
+        for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
+            labels = container.labels
+            if labels.get(RUN_LABEL) == current_run_id or not container_owner_gone(labels):
+                continue
+            try:
+                container.remove(force=True, v=True)
+            except NotFound:
+                continue  # someone else removed it meanwhile
+            removed.append((container.name, labels.get(RUN_LABEL, "")))
+    except (DockerException, OSError):
+        return removed
+    finally:
+        client.close()
     return removed
 
 

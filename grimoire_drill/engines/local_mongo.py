@@ -17,7 +17,8 @@ import pymongo
 from pymongo.errors import PyMongoError
 
 from ..errors import HarnessError
-from .base import EngineInfo, StartStop, ToolProcesses, ToolResult, free_port, make_run_dir, run_env, tail, tool_env
+from .base import EngineInfo, ToolProcesses, ToolResult, free_port, make_run_dir, run_env, tail, tool_env
+from .lifecycle import EngineLifecycle
 
 READY_TIMEOUT_S = 60.0
 PING_TIMEOUT_MS = 1000
@@ -28,13 +29,16 @@ def find_mongod() -> str | None:
     return shutil.which("mongod")
 
 
-class LocalMongo(StartStop):
-    kind = "local"
+class LocalMongo(EngineLifecycle):
+    """``with LocalMongo(...) as mongo:`` a started mongod; leaving the block removes it and its dir."""
 
-    def __init__(self, *, run_id: str, temp_root: Path | None = None):
-        self.run_id = run_id
+    kind = "local"
+    title = "the local mongod"
+
+    def __init__(self, *, run_id: str, temp_root: Path | None = None, mongod: str | None = None):
+        super().__init__(run_id)
         self._temp_root = temp_root
-        self.mongod = find_mongod()
+        self.mongod = mongod if mongod is not None else find_mongod()
         if self.mongod is None:
             raise HarnessError("mongod not found on PATH", fix="install MongoDB 7 or choose --mongo-engine docker|external")
         self.base_dir: Path | None = None
@@ -42,11 +46,10 @@ class LocalMongo(StartStop):
         self._process: subprocess.Popen | None = None
         self._process_code: int | None = None
         self._client: pymongo.MongoClient | None = None
-        self._tools = ToolProcesses()
-        self.info = EngineInfo(kind=self.kind)
+        self._tools = ToolProcesses(self._cancelled)
 
     def start(self) -> None:
-        self._tools.check("local mongod")
+        self._check_cancelled("local mongod")
         self.base_dir = make_run_dir(self.run_id, "mongo", self._temp_root)
         last_error = ""
         for _attempt in range(START_ATTEMPTS):  # the free port may be taken meanwhile
@@ -81,7 +84,7 @@ class LocalMongo(StartStop):
             if self._process.poll() is not None:
                 self._end_process()
                 return f"mongod exited with code {self._process_code}: {self._last_log_line()}"
-            self._tools.check("local mongod")
+            self._check_cancelled("local mongod")
             try:
                 self._client.admin.command("ping")
                 return ""
@@ -120,24 +123,23 @@ class LocalMongo(StartStop):
             self.base_dir = None
         self.port = 0
 
-    def cancel(self) -> None:
-        """From any thread: end running tools (mongorestore) and the native loader's inserts (its client
-        is closed: further operations raise InvalidOperation); stop() still cleans up."""
+    @property
+    def running(self) -> bool:
+        return self._client is not None
+
+    def _end_work(self) -> None:
+        """cancel(): end running tools (mongorestore) and the native loader's inserts (its client is
+        closed: further operations raise InvalidOperation)."""
         self._tools.cancel()
         if self._client is not None:
             self._client.close()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._tools.cancelled
-
     def client(self) -> pymongo.MongoClient:
-        if self._client is None:
-            raise HarnessError("the local mongod is not running", fix="use the engine inside its `with` block")
+        self._require_running()
         return self._client
 
     def url(self, dbname: str) -> str:
-        self.client()
+        self._require_running()
         return f"mongodb://127.0.0.1:{self.port}/{dbname}"
 
     def database_name(self, base: str) -> str:
@@ -154,7 +156,7 @@ class LocalMongo(StartStop):
         return shutil.which(name) is not None
 
     def run_tool(self, tool: str, args: list[str], files: dict[str, Path], timeout: float | None = None) -> ToolResult:
-        self.client()
+        self._require_running()
         argv = [shutil.which(tool) or tool, f"--host=127.0.0.1:{self.port}"]
         argv += [arg.format(**{k: str(v) for k, v in files.items()}) for arg in args]
         result = self._tools.run(argv, tool_env(run_env(self.run_id)), timeout)

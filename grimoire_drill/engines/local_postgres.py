@@ -26,7 +26,6 @@ import psycopg
 
 from ..errors import HarnessError
 from .base import (
-    StartStop,
     EngineInfo,
     ToolProcesses,
     ToolResult,
@@ -38,6 +37,7 @@ from .base import (
     tail,
     tool_env,
 )
+from .lifecycle import EngineLifecycle
 from .pg_sandbox import RestoreRole, SandboxHost
 
 SERVER_USER = "postgres"
@@ -114,7 +114,7 @@ def _fatal_lines(log: str) -> str:
     return "; ".join(dict.fromkeys(lines[-2:]))  # the same line from two attempts, once
 
 
-class LocalPostgres(SandboxHost, StartStop):
+class LocalPostgres(SandboxHost, EngineLifecycle):
     """``with LocalPostgres(...) as pg:`` gives a started cluster; leaving the block removes it.
 
     A restore goes into ``create_sandbox``'s database as its unprivileged role (trust over our
@@ -122,10 +122,11 @@ class LocalPostgres(SandboxHost, StartStop):
     """
 
     kind = "local"
+    title = "the local PostgreSQL"
 
     def __init__(self, *, run_id: str, superuser: str = "grimoire", temp_root: Path | None = None,
                  bindir: Path | None = None):
-        self.run_id = run_id
+        super().__init__(run_id)
         self.superuser = superuser
         self.bindir = bindir if bindir is not None else find_bindir()
         if self.bindir is None:
@@ -138,9 +139,8 @@ class LocalPostgres(SandboxHost, StartStop):
         self.base_dir: Path | None = None
         self._short_socket_dir: Path | None = None
         self.port = 0
-        self._tools = ToolProcesses()
+        self._tools = ToolProcesses(self._cancelled)
         self._roles: dict[str, RestoreRole] = {}
-        self.info = EngineInfo(kind=self.kind)
 
     @property
     def socket_dir(self) -> Path:
@@ -157,7 +157,7 @@ class LocalPostgres(SandboxHost, StartStop):
 
     def start(self) -> None:
         account = _server_account()
-        self._tools.check("local PostgreSQL")
+        self._check_cancelled("local PostgreSQL")
         self.base_dir = make_run_dir(self.run_id, "pg", self._temp_root)
         self.base_dir.chmod(0o711)
         if len(str(self.base_dir / "sock" / ".s.PGSQL.65535")) > SOCKET_PATH_MAX:
@@ -180,7 +180,7 @@ class LocalPostgres(SandboxHost, StartStop):
         pwfile.unlink()
         last_error = ""
         for _attempt in range(START_ATTEMPTS):
-            self._tools.check("local PostgreSQL")
+            self._check_cancelled("local PostgreSQL")
             self.port = free_port()
             options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.socket_dir} "
                        f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -222,17 +222,13 @@ class LocalPostgres(SandboxHost, StartStop):
         self.port = 0
         self._roles.clear()
 
-    def cancel(self) -> None:
-        """From any thread: end running tools (pg_restore) now and start nothing new; stop() still cleans."""
-        self._tools.cancel()
-
     @property
-    def cancelled(self) -> bool:
-        return self._tools.cancelled
+    def running(self) -> bool:
+        return self.base_dir is not None and bool(self.port)
 
-    def _require_running(self) -> None:
-        if self.base_dir is None or not self.port:
-            raise HarnessError("the local PostgreSQL is not running", fix="use the engine inside its `with` block")
+    def _end_work(self) -> None:
+        """cancel(): end running tools (pg_restore) now."""
+        self._tools.cancel()
 
     # -- what the restore layer uses -------------------------------------------------------
     def _admin_conninfo(self, dbname: str | None) -> str:

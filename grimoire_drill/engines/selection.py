@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ..config import DrillConfig
 from ..errors import HarnessError
+from .contract import MongoEngine, PostgresEngine
 from .local_mongo import find_mongod
 from .local_postgres import find_bindir
 
@@ -95,9 +96,9 @@ def choose_postgres(config: DrillConfig) -> Choice:
                        fix="start Docker, install postgresql-15, or pass --postgres-dsn")
 
 
-def build_mongo(choice: Choice, config: DrillConfig, run_id: str, temp_root: Path | None) -> Any:
+def build_mongo(choice: Choice, config: DrillConfig, run_id: str, temp_root: Path | None) -> MongoEngine:
     """A not-yet-started engine object for the choice (entered by the caller's ExitStack)."""
-    factories: dict[str, Callable[[], Any]] = {
+    factories: dict[str, Callable[[], MongoEngine]] = {
         "docker": lambda: _docker().DockerMongo(run_id=run_id, image=config.mongo_image),
         "local": lambda: _local_mongo()(run_id=run_id, temp_root=temp_root),
         "external": lambda: _external().ExternalMongo(run_id=run_id, uri=config.mongo_uri),
@@ -106,8 +107,9 @@ def build_mongo(choice: Choice, config: DrillConfig, run_id: str, temp_root: Pat
     return factories[choice.kind]()
 
 
-def build_postgres(choice: Choice, config: DrillConfig, run_id: str, temp_root: Path | None, superuser: str) -> Any:
-    factories: dict[str, Callable[[], Any]] = {
+def build_postgres(choice: Choice, config: DrillConfig, run_id: str, temp_root: Path | None,
+                   superuser: str) -> PostgresEngine:
+    factories: dict[str, Callable[[], PostgresEngine]] = {
         "docker": lambda: _docker().DockerPostgres(run_id=run_id, image=config.postgres_image, superuser=superuser),
         "local": lambda: _local_postgres()(run_id=run_id, temp_root=temp_root, superuser=superuser),
         "external": lambda: _external().ExternalPostgres(run_id=run_id, dsn=config.postgres_dsn),

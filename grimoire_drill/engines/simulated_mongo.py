@@ -6,49 +6,45 @@ but it is not MongoDB: every output that used it says SIMULATED and it is never 
 
 from __future__ import annotations
 
-import threading
-
 import mongomock
 from mongomock.store import ServerStore
 
-from ..errors import HarnessError
 from .base import EngineInfo, ToolResult
+from .lifecycle import EngineLifecycle
 
 
-class SimulatedMongo:
+class SimulatedMongo(EngineLifecycle):
+    """``with SimulatedMongo(...) as mongo:`` an in-process store; leaving the block discards it."""
+
     kind = "simulated"
+    title = "the simulated MongoDB"
 
     def __init__(self, *, run_id: str):
-        self.run_id = run_id
+        super().__init__(run_id)
         self._client: mongomock.MongoClient | None = None
         self._store: ServerStore | None = None
-        self._cancelled = threading.Event()
         self.info = EngineInfo(kind=self.kind, simulated=True)
 
-    def __enter__(self) -> "SimulatedMongo":
+    def start(self) -> None:
         self._store = ServerStore()  # kept: counting a collection is then len(), not a scan
         self._client = mongomock.MongoClient(_store=self._store)
         self.info = EngineInfo(
             kind=self.kind, version=f"mongomock {mongomock.__version__} (emulates MongoDB {mongomock.SERVER_VERSION})",
             simulated=True, note="in-process store, not a MongoDB server: SIMULATED, not audit evidence",
         )
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self._client = None
         self._store = None
 
-    def cancel(self) -> None:
-        """Nothing runs outside this process: the native loader stops when it sees ``cancelled``."""
-        self._cancelled.set()
-
     @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+    def running(self) -> bool:
+        return self._client is not None
+
+    # cancel(): nothing runs outside this process; the native loader stops when it sees ``cancelled``
 
     def client(self):
-        if self._client is None:
-            raise HarnessError("the simulated MongoDB is not running", fix="use the engine inside its `with` block")
+        self._require_running()
         return self._client
 
     def url(self, dbname: str) -> None:
@@ -60,8 +56,7 @@ class SimulatedMongo:
 
     def document_count(self, database: str, collection: str) -> int:
         """Documents stored in ``database.collection``: mongomock's count_documents scans and copies all of them."""
-        if self._store is None:
-            raise HarnessError("the simulated MongoDB is not running", fix="use the engine inside its `with` block")
+        self._require_running()
         return len(self._store[database][collection])
 
     def drop_database(self, name: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable
 from bson.raw_bson import RawBSONDocument
 
 from ..dump import CollectionDump, IndexSpec, iter_bson_batches
+from ..engines.contract import MongoEngine
 from ..errors import DrillFailure, HarnessError
 from ..limits import Limits
 from ..text import quote
@@ -176,7 +177,7 @@ def _dump_bytes(dump: CollectionDump) -> int:
         return 0  # the load reports the unreadable file
 
 
-def restore_native(server, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str], jobs: int,
+def restore_native(server: MongoEngine, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str], jobs: int,
                    raw_capable: bool, limits: Limits | None = None) -> MongoRestore:
     """Load every collection of every database not in ``skip``, ``jobs`` collections at a time.
 
@@ -199,7 +200,7 @@ def restore_native(server, layout: dict[str, dict[str, CollectionDump]], *, skip
                         detail={"documents": sum(r.documents for r in results), "parallel_collections": max(1, jobs)})
 
 
-def restore_with_mongorestore(server, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *,
+def restore_with_mongorestore(server: MongoEngine, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *,
                               skip: Iterable[str], jobs: int, gzipped: bool,
                               limits: Limits | None = None) -> MongoRestore:
     """Run the engine's own mongorestore on the dump tree, exactly as ops would."""
@@ -225,7 +226,7 @@ def restore_with_mongorestore(server, dump_root: Path, layout: dict[str, dict[st
                         output_tail=result.stderr[-4000:], detail={"documents": sum(c.documents for c in collections)})
 
 
-def restore_mongo(server, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str],
+def restore_mongo(server: MongoEngine, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str],
                   jobs: int, limits: Limits | None = None) -> MongoRestore:
     """mongorestore inside/with the engine when it has one, else the native loader."""
     if not layout:

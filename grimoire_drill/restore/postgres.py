@@ -25,6 +25,8 @@ from typing import Any, Iterable
 import psycopg
 
 from ..dump import pg_dump_format
+from ..engines.base import ToolResult
+from ..engines.contract import PostgresEngine, RestoreRole
 from ..errors import DrillFailure, GrimoireDrillError, HarnessError
 from ..limits import Limits
 from ..text import quote
@@ -135,7 +137,7 @@ def pick_dump(postgres_dir: Path) -> Path:
                        fix="check the backup job's pg_dump step (it logs 'PostgreSQL backup failed' and goes on)")
 
 
-def restore_postgres(server, postgres_dir: Path, base_name: str, *, jobs: int, owner: str,
+def restore_postgres(server: PostgresEngine, postgres_dir: Path, base_name: str, *, jobs: int, owner: str,
                      extensions: Iterable[str] = (), work_dir: Path | None = None,
                      limits: Limits = Limits()) -> PostgresRestore:
     """Create the sandbox (role + scratch database) on ``server`` and load the dump in ``postgres_dir`` as the role.
@@ -191,7 +193,8 @@ def restore_postgres(server, postgres_dir: Path, base_name: str, *, jobs: int, o
     )
 
 
-def _restricted_psql(server, name: str, role, dump: Path, work_dir: Path | None):
+def _restricted_psql(server: PostgresEngine, name: str, role: RestoreRole, dump: Path,
+                     work_dir: Path | None) -> ToolResult:
     """psql as the role, in restricted mode from before the dump's first line (after a probe that it has one)."""
     with tempfile.TemporaryDirectory(prefix="psql-", dir=work_dir) as scratch:
         restrict = plain_sql.write_restrict_file(Path(scratch))
@@ -286,7 +289,7 @@ def _shorten(sql: str) -> str:
     return sql if len(sql) <= STATEMENT_CHARS else sql[: STATEMENT_CHARS - 1] + "…"
 
 
-def _raise_if_server_lost(server, tool: str, dump: Path, stderr: str, errors: tuple[str, ...]) -> None:
+def _raise_if_server_lost(server: PostgresEngine, tool: str, dump: Path, stderr: str, errors: tuple[str, ...]) -> None:
     """The tool failed: if the server is gone (or says it crashed), that is the harness's problem."""
     answered, why = _server_answers(server)
     if answered and not _says_server_lost(stderr):
@@ -301,7 +304,7 @@ def _raise_if_server_lost(server, tool: str, dump: Path, stderr: str, errors: tu
     )
 
 
-def _server_answers(server) -> tuple[bool, str]:
+def _server_answers(server: PostgresEngine) -> tuple[bool, str]:
     """(True, "") when a new connection gets an answer, else (False, the reason)."""
     try:
         with psycopg.connect(server.conninfo("postgres"), connect_timeout=SERVER_PROBE_TIMEOUT_S) as conn:
