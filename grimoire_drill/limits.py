@@ -47,6 +47,8 @@ class Limits:
     # what a restore may make of a dump (PostgreSQL: pg_database_size while the tool runs)
     max_restored_ratio: float = 100.0          # restored bytes / dump bytes
     restored_floor_bytes: int = 1 * GIB        # ... but never judged below this
+    # what the drill keeps of a tool's output (pg_restore, psql, mongorestore), head and tail
+    max_tool_output_bytes: int = 16 * MIB
     # what outputs quote
     max_quoted_chars: int = 300                # one name or value from the backup; a message holds a few
     max_evidence_chars: int = 2000             # one string in a check's evidence

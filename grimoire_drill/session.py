@@ -466,7 +466,8 @@ class DrillSession:
     def _prepare_mongo(self) -> None:
         state = self.mongo
         if not self._engine(state, lambda: choose_mongo(self.config),
-                            lambda c: build_mongo(c, self.config, self.run_id, self.temp_dir), "mongodb"):
+                            lambda c: build_mongo(c, self.config, self.run_id, self.temp_dir, self.expectations.limits),
+                            "mongodb"):
             self.record("restore_mongodb", 0.0, "skipped")
             return
         if not self._archive_extracted(state):
@@ -487,7 +488,8 @@ class DrillSession:
     def _prepare_postgres(self) -> None:
         state = self.postgres
         if not self._engine(state, lambda: choose_postgres(self.config),
-                            lambda c: build_postgres(c, self.config, self.run_id, self.temp_dir, ADMIN_ROLE),
+                            lambda c: build_postgres(c, self.config, self.run_id, self.temp_dir, ADMIN_ROLE,
+                                                     self.expectations.limits),
                             "postgresql"):
             self.record("restore_postgresql", 0.0, "skipped")
             return

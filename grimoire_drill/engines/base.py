@@ -6,6 +6,7 @@ restore does, so the restore layer builds the argv and an engine executes it.
 
 from __future__ import annotations
 
+import collections
 import os
 import secrets
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from ..child_env import child_env
 from ..errors import HarnessError
+from ..limits import Limits
 
 RUN_LABEL = "grimoire-drill.run"
 # Labels of every container an engine starts (container.owner_labels), read by the janitor:
@@ -174,6 +176,44 @@ def tool_env(extra: dict[str, str], *, home: bool = False) -> dict[str, str]:
     return child_env(extra, home=home)
 
 
+class BoundedOutput:
+    """One stream of a tool: its first and last ``cap // 2`` bytes, and how many were left out between."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, cap: int):
+        self._half = max(1, cap // 2)
+        self._head = bytearray()
+        self._tail: collections.deque[bytes] = collections.deque()
+        self._tail_bytes = 0
+        self.omitted = 0
+
+    def read_all(self, pipe) -> None:
+        with pipe:
+            while chunk := pipe.read1(self.CHUNK) if hasattr(pipe, "read1") else pipe.read(self.CHUNK):
+                self.keep(chunk)
+
+    def keep(self, chunk: bytes) -> None:
+        room = self._half - len(self._head)
+        if room > 0:
+            self._head += chunk[:room]
+            chunk = chunk[room:]
+        if not chunk:
+            return
+        self._tail.append(chunk)
+        self._tail_bytes += len(chunk)
+        while self._tail_bytes - len(self._tail[0]) >= self._half:
+            dropped = self._tail.popleft()
+            self._tail_bytes -= len(dropped)
+            self.omitted += len(dropped)
+
+    def text(self) -> str:
+        gap = (f"\n[... {self.omitted:,} bytes of output left out: over limits.max_tool_output_bytes ...]\n"
+               if self.omitted else "")
+        return (bytes(self._head).decode("utf-8", "replace") + gap
+                + b"".join(self._tail).decode("utf-8", "replace"))
+
+
 class ToolProcesses:
     """The host tools an engine is running, so ``cancel()`` from another thread can end them.
 
@@ -181,8 +221,9 @@ class ToolProcesses:
     finish the whole restore before the drill could stop.
     """
 
-    def __init__(self, cancelled: threading.Event) -> None:
+    def __init__(self, cancelled: threading.Event, output_cap: int = Limits().max_tool_output_bytes) -> None:
         """``cancelled``: the engine's own cancel flag, so the engine and its tools agree on it."""
+        self._output_cap = output_cap
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen] = set()
         self._cancelled = cancelled
@@ -193,27 +234,40 @@ class ToolProcesses:
             raise stopping_error(what)
 
     def run(self, argv: list[str], env: dict[str, str], timeout: float | None) -> ToolResult:
+        """Run a tool to its end; keep at most ``output_cap`` bytes of each of its streams (head and tail).
+
+        Why bounded: pg_restore and psql repeat what the dump makes the server say (a ``RAISE NOTICE``
+        in a loop is a few bytes of dump and gigabytes of stderr), so the whole of it is never held.
+        """
         name = Path(argv[0]).name
         with self._lock:
             self.check(name)
-            process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                       text=True, encoding="utf-8", errors="replace")
+            process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
             self._running.add(process)
+        streams = [BoundedOutput(self._output_cap), BoundedOutput(self._output_cap)]
+        readers = [threading.Thread(target=kept.read_all, args=(pipe,), name=f"{name}-{which}", daemon=True)
+                   for kept, pipe, which in zip(streams, (process.stdout, process.stderr), ("stdout", "stderr"))]
+        for reader in readers:
+            reader.start()
         try:
             try:
-                stdout, stderr = process.communicate(timeout=timeout)
+                process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.communicate()
+                process.wait()
                 raise HarnessError(f"{name} did not finish within {timeout:.0f}s",
                                    fix="raise the tool timeout or check the dump's size") from None
             except BaseException:
                 process.kill()
                 process.wait()
                 raise
+            finally:
+                for reader in readers:
+                    reader.join()
         finally:
             with self._lock:
                 self._running.discard(process)
+        stdout, stderr = (kept.text() for kept in streams)
         if self._cancelled.is_set() and process.returncode != 0:
             stderr += f"\n{name}: stopped because the drill is stopping\n"
         return ToolResult(tuple(argv), process.returncode, stdout, stderr)

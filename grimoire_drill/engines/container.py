@@ -20,7 +20,8 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from ..errors import HarnessError
-from .base import (BOOT_LABEL, ENGINE_LABEL, HOST_LABEL, INSTANCE_LABEL, PID_LABEL, PID_NS_LABEL, PID_START_LABEL,
+from ..limits import Limits
+from .base import (BOOT_LABEL, BoundedOutput, ENGINE_LABEL, HOST_LABEL, INSTANCE_LABEL, PID_LABEL, PID_NS_LABEL, PID_START_LABEL,
                    RUN_LABEL, EngineInfo, ToolResult, pid_namespace, process_start)
 from .docker_files import CHUNK_BYTES, extract_chunks, tar_stream
 from .lifecycle import EngineLifecycle
@@ -108,8 +109,10 @@ class ContainerEngine(EngineLifecycle):
     ready_log = ""
     image_hint = ""
 
-    def __init__(self, run_id: str, image: str, startup_timeout: float):
+    def __init__(self, run_id: str, image: str, startup_timeout: float,
+                 output_cap: int = Limits().max_tool_output_bytes):
         super().__init__(run_id)
+        self._output_cap = output_cap
         self.image = image
         self.startup_timeout = startup_timeout
         self._password = secrets.token_urlsafe(24)
@@ -326,10 +329,14 @@ class ContainerEngine(EngineLifecycle):
         api = container.client.api
         exec_id = api.exec_create(container.id, argv, environment=env, stdout=True, stderr=True)["Id"]
         outcome: dict[str, object] = {}
+        kept = (BoundedOutput(self._output_cap), BoundedOutput(self._output_cap))  # a dump can make a tool talk
 
         def run() -> None:
             try:
-                outcome["streams"] = api.exec_start(exec_id, demux=True)
+                for chunks in api.exec_start(exec_id, stream=True, demux=True):
+                    for stream, chunk in zip(kept, chunks):
+                        if chunk:
+                            stream.keep(chunk)
             except BaseException as exc:  # reported in the caller's thread
                 outcome["error"] = exc
 
@@ -347,8 +354,7 @@ class ContainerEngine(EngineLifecycle):
             raise HarnessError(f"could not run {argv[0]} in the {self.engine} container: "
                                f"{first_line(outcome['error'], self._password)}", where=self.image,
                                fix="check that the Docker daemon is still running")
-        stdout, stderr = outcome["streams"]  # type: ignore[misc]
-        out, err = (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace")
+        out, err = (stream.text() for stream in kept)
         try:
             code = api.exec_inspect(exec_id).get("ExitCode")
         except DockerException:

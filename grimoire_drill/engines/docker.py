@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..errors import HarnessError
+from ..limits import Limits
 from .base import EngineInfo, ToolResult
 from .container import STARTUP_TIMEOUT_S, ContainerEngine, docker_status, owner_labels
 from .pg_sandbox import RestoreRole, SandboxHost
@@ -36,8 +37,8 @@ class DockerPostgres(SandboxHost, ContainerEngine):
                   "or use --postgres-engine local")
 
     def __init__(self, run_id: str, image: str = "postgres:15-alpine", superuser: str = "grimoire", *,
-                 startup_timeout: float = STARTUP_TIMEOUT_S):
-        super().__init__(run_id, image, startup_timeout)
+                 startup_timeout: float = STARTUP_TIMEOUT_S, output_cap: int = Limits().max_tool_output_bytes):
+        super().__init__(run_id, image, startup_timeout, output_cap)
         self.superuser = superuser
         self._roles: dict[str, RestoreRole] = {}
 
@@ -130,8 +131,9 @@ class DockerMongo(ContainerEngine):
     image_hint = "pull or load the image (docker pull mongo:7.0), pass --mongo-image, or choose another --mongo-engine"
     root_user = "grimoire"
 
-    def __init__(self, run_id: str, image: str = "mongo:7.0", *, startup_timeout: float = STARTUP_TIMEOUT_S):
-        super().__init__(run_id, image, startup_timeout)
+    def __init__(self, run_id: str, image: str = "mongo:7.0", *, startup_timeout: float = STARTUP_TIMEOUT_S,
+                 output_cap: int = Limits().max_tool_output_bytes):
+        super().__init__(run_id, image, startup_timeout, output_cap)
         self._client = None
 
     def _environment(self) -> dict[str, str]:

@@ -27,6 +27,7 @@ from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from ..errors import HarnessError
+from ..limits import Limits
 from .base import EngineInfo, ToolProcesses, ToolResult, make_run_dir, run_env, tool_env
 from .janitor import ScratchSweep, sweep_mongo_scratch, sweep_postgres_scratch
 from .lifecycle import EngineLifecycle
@@ -186,7 +187,7 @@ class ExternalPostgres(SandboxHost, EngineLifecycle):
     kind = "external"
     title = "the external PostgreSQL engine"
 
-    def __init__(self, *, run_id: str, dsn: str):
+    def __init__(self, *, run_id: str, dsn: str, output_cap: int = Limits().max_tool_output_bytes):
         super().__init__(run_id)
         try:
             self._params = conninfo_to_dict(dsn)
@@ -199,7 +200,7 @@ class ExternalPostgres(SandboxHost, EngineLifecycle):
         self.undropped: list[str] = []
         self._roles: dict[str, RestoreRole] = {}
         self._open = False
-        self._tools = ToolProcesses(self._cancelled)
+        self._tools = ToolProcesses(self._cancelled, output_cap)
         self.janitor = ScratchSweep.empty()   # what the stray sweep did as we connected, for the console
         self._presence: psycopg.Connection | None = None  # open for the whole run: see scratch.session_name
 

@@ -17,6 +17,7 @@ import pymongo
 from pymongo.errors import PyMongoError
 
 from ..errors import HarnessError
+from ..limits import Limits
 from .base import EngineInfo, ToolProcesses, ToolResult, free_port, make_run_dir, run_env, tail, tool_env
 from .lifecycle import EngineLifecycle
 
@@ -35,7 +36,8 @@ class LocalMongo(EngineLifecycle):
     kind = "local"
     title = "the local mongod"
 
-    def __init__(self, *, run_id: str, temp_root: Path | None = None, mongod: str | None = None):
+    def __init__(self, *, run_id: str, temp_root: Path | None = None, mongod: str | None = None,
+                 output_cap: int = Limits().max_tool_output_bytes):
         super().__init__(run_id)
         self._temp_root = temp_root
         self.mongod = mongod if mongod is not None else find_mongod()
@@ -46,7 +48,7 @@ class LocalMongo(EngineLifecycle):
         self._process: subprocess.Popen | None = None
         self._process_code: int | None = None
         self._client: pymongo.MongoClient | None = None
-        self._tools = ToolProcesses(self._cancelled)
+        self._tools = ToolProcesses(self._cancelled, output_cap)
 
     def start(self) -> None:
         self._check_cancelled("local mongod")

@@ -25,6 +25,7 @@ from pathlib import Path
 import psycopg
 
 from ..errors import HarnessError
+from ..limits import Limits
 from .base import (
     EngineInfo,
     ToolProcesses,
@@ -124,7 +125,7 @@ class LocalPostgres(SandboxHost, EngineLifecycle):
     kind = "local"
     title = "the local PostgreSQL"
 
-    def __init__(self, *, run_id: str, superuser: str = "grimoire", temp_root: Path | None = None,
+    def __init__(self, *, run_id: str, superuser: str = "grimoire", temp_root: Path | None = None, output_cap: int = Limits().max_tool_output_bytes,
                  bindir: Path | None = None):
         super().__init__(run_id)
         self.superuser = superuser
@@ -139,7 +140,7 @@ class LocalPostgres(SandboxHost, EngineLifecycle):
         self.base_dir: Path | None = None
         self._short_socket_dir: Path | None = None
         self.port = 0
-        self._tools = ToolProcesses(self._cancelled)
+        self._tools = ToolProcesses(self._cancelled, output_cap)
         self._roles: dict[str, RestoreRole] = {}
 
     @property

@@ -12,6 +12,7 @@ from typing import Callable
 
 from ..config import DrillConfig
 from ..errors import HarnessError
+from ..limits import Limits
 from .contract import MongoEngine, PostgresEngine
 from .local_mongo import find_mongod
 from .local_postgres import find_bindir
@@ -96,11 +97,13 @@ def choose_postgres(config: DrillConfig) -> Choice:
                        fix="start Docker, install postgresql-15, or pass --postgres-dsn")
 
 
-def build_mongo(choice: Choice, config: DrillConfig, run_id: str, temp_root: Path | None) -> MongoEngine:
+def build_mongo(choice: Choice, config: DrillConfig, run_id: str, temp_root: Path | None,
+                limits: Limits = Limits()) -> MongoEngine:
     """A not-yet-started engine object for the choice (entered by the caller's ExitStack)."""
     factories: dict[str, Callable[[], MongoEngine]] = {
-        "docker": lambda: _docker().DockerMongo(run_id=run_id, image=config.mongo_image),
-        "local": lambda: _local_mongo()(run_id=run_id, temp_root=temp_root),
+        "docker": lambda: _docker().DockerMongo(run_id=run_id, image=config.mongo_image,
+                                                output_cap=limits.max_tool_output_bytes),
+        "local": lambda: _local_mongo()(run_id=run_id, temp_root=temp_root, output_cap=limits.max_tool_output_bytes),
         "external": lambda: _external().ExternalMongo(run_id=run_id, uri=config.mongo_uri),
         "simulated": lambda: _simulated()(run_id=run_id),
     }
@@ -108,11 +111,14 @@ def build_mongo(choice: Choice, config: DrillConfig, run_id: str, temp_root: Pat
 
 
 def build_postgres(choice: Choice, config: DrillConfig, run_id: str, temp_root: Path | None,
-                   superuser: str) -> PostgresEngine:
+                   superuser: str, limits: Limits = Limits()) -> PostgresEngine:
     factories: dict[str, Callable[[], PostgresEngine]] = {
-        "docker": lambda: _docker().DockerPostgres(run_id=run_id, image=config.postgres_image, superuser=superuser),
-        "local": lambda: _local_postgres()(run_id=run_id, temp_root=temp_root, superuser=superuser),
-        "external": lambda: _external().ExternalPostgres(run_id=run_id, dsn=config.postgres_dsn),
+        "docker": lambda: _docker().DockerPostgres(run_id=run_id, image=config.postgres_image, superuser=superuser,
+                                                   output_cap=limits.max_tool_output_bytes),
+        "local": lambda: _local_postgres()(run_id=run_id, temp_root=temp_root, superuser=superuser,
+                                            output_cap=limits.max_tool_output_bytes),
+        "external": lambda: _external().ExternalPostgres(run_id=run_id, dsn=config.postgres_dsn,
+                                                         output_cap=limits.max_tool_output_bytes),
     }
     return factories[choice.kind]()
 
