@@ -30,6 +30,7 @@ from .engines.base import OWNER_FILE, owner_tag, run_env
 from .engines.contract import MongoEngine, PostgresEngine
 from .engines.pg_sandbox import ADMIN_ROLE
 from .engines.selection import Choice, build_mongo, build_postgres, choose_mongo, choose_postgres
+from .engines.selection import preload as preload_engines
 from .errors import DrillFailure, GrimoireDrillError, HarnessError
 from .expectations import Expectations
 from .export_counts import ExportCounts
@@ -39,6 +40,7 @@ from .restore.postgres import PostgresRestore, pick_dump, restore_postgres
 
 Progress = Callable[..., None]  # (line, transient=False): transient lines may be overwritten or thinned
 SIGNAL_CHECK_S = 0.2   # how soon the main thread sees Ctrl-C/SIGTERM while restore threads run
+THREAD_STOP_WAIT_S = 120.0  # how long close() waits for the engine threads once they were told to stop
 
 
 @dataclass
@@ -244,7 +246,11 @@ class DrillSession:
             if any(not future.done() for future in self._work):
                 self.cancel()  # interrupted, or no check ever needed the restore: end what they run
             self._archive_ready.set()
-            workers.shutdown(wait=True)
+            stuck = wait(self._work, timeout=THREAD_STOP_WAIT_S).not_done
+            workers.shutdown(wait=not stuck)
+            if stuck:  # never hang the run on a thread that cannot end: the process exit takes it
+                self.say(f"warning: {len(stuck)} engine thread(s) did not stop within {THREAD_STOP_WAIT_S:.0f}s; "
+                         "leaving them to the process exit")
         with self._engines_lock:
             engines, self._engines = self._engines[::-1], []
         if self._export_counts is not None:
@@ -360,6 +366,7 @@ class DrillSession:
         with self._engines_lock:
             if self._workers is not None or self._closed:
                 return
+            preload_engines()  # on this (main) thread: see engines.selection.preload
             self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare")
             self._work = [self._workers.submit(self._prepare_mongo), self._workers.submit(self._prepare_postgres)]
 

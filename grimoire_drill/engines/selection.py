@@ -123,6 +123,17 @@ def build_postgres(choice: Choice, config: DrillConfig, run_id: str, temp_root: 
     return factories[choice.kind]()
 
 
+def preload() -> None:
+    """Import every engine module (and so mongomock, the docker SDK, testcontainers' wrappers) now.
+
+    Why: call this on the main thread before the engine threads start. A Ctrl-C or SIGTERM that
+    lands on the main thread in the middle of an import can leave that module's import lock held
+    (CPython 3.11), and an engine thread importing the same module then waits for ever: the drill
+    hangs instead of exiting 130. Imported up front, the engine threads import nothing.
+    """
+    _docker(), _external(), _local_mongo(), _local_postgres(), _simulated()
+
+
 def _docker():
     from . import docker
     return docker
