@@ -81,8 +81,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("postgres_dsn_file", "file holding the --postgres-dsn (read once, whitespace stripped)", Path),
     Option("mongo_image", "MongoDB image for the docker engine", default="mongo:7.0"),
     Option("postgres_image", "PostgreSQL image for the docker engine", default="postgres:15-alpine"),
-    Option("report_dir", "where outputs go (default reports/<backup id>/)", Path),
-    Option("history", "history file, one line per run (default <report dir>/../history.jsonl)", Path),
+    Option("report_dir", "where outputs go (default reports/<backup id>/<run id>/, with "
+           "reports/<backup id>/latest naming the newest full run)", Path),
+    Option("history", "history file, one line per run (default reports/history.jsonl, "
+           "or history.jsonl beside --report-dir)", Path),
+    Option("keep_runs", "run folders kept per backup in the default reports/ layout; older ones are removed, "
+           "never the one latest names (default 30)", int, 30),
+    Option("prom_file", "also write the Prometheus textfile here, atomically (e.g. node_exporter's "
+           "textfile collector folder)", Path),
     Option("max_age_hours", "newest backup may be at most this old (default from expectations.toml: 26)", float),
     Option("min_size_kb", "archive must be at least this big (default from expectations.toml: 100)", float),
     Option("backup_timezone", "time zone of the backup host's clock, which names the archives "
@@ -124,6 +130,8 @@ class DrillConfig:
     postgres_image: str = "postgres:15-alpine"
     report_dir: Path | None = None
     history: Path | None = None
+    keep_runs: int = 30
+    prom_file: Path | None = None
     max_age_hours: float | None = None
     min_size_kb: float | None = None
     backup_timezone: tzinfo = timezone.utc
@@ -178,6 +186,9 @@ class DrillConfig:
         if self.then_timeout <= 0:
             raise HarnessError(f"--then-timeout must be more than 0 seconds, not {self.then_timeout:g}",
                                fix="give the seconds the --then command may run, e.g. 3600")
+        if self.keep_runs < 1:
+            raise HarnessError(f"--keep-runs {self.keep_runs} would remove this run's own folder",
+                               fix="keep at least 1 run")
         if self.require_real and self.mongo_kind == "simulated":
             raise HarnessError("--require-real contradicts --mongo-engine simulated", fix="drop one of them")
         return self

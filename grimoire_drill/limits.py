@@ -60,6 +60,7 @@ class Limits:
     max_listed_changes: int = 500              # changes listed per kind; the rest are counted
     # the whole run
     run_timeout_s: float = 6 * 3600.0
+    report_dir_wait_s: float = 3600.0          # a second drill on one --report-dir waits this long, then writes beside it
 
     def name(self, field: str) -> str:
         """How messages name a limit: ``limits.<field> (<value>)``, the key in expectations.toml."""

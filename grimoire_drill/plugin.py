@@ -8,7 +8,6 @@ other projects are not affected. Extras reach pytest-html through its hooks.
 from __future__ import annotations
 
 import errno
-import fcntl
 import html
 import os
 import sys
@@ -24,6 +23,7 @@ from pymongo.errors import ConnectionFailure
 from . import archive
 from .attribution import collect as collect_attribution
 from .attribution import with_servers
+from .check_selection import NodeSelector, selection_text, split_narrowing_args
 from .child_env import settle_platform_probe
 from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config
 from .engines.base import new_run_id
@@ -31,6 +31,8 @@ from .errors import DrillFailure, GrimoireDrillError, HarnessError
 from .evidence import plain, plain_mapping
 from .expectations import Expectations, load_expectations
 from .limits import Limits
+from .report.run_dirs import RunFolder, claim_explicit_folder, claim_run_folder
+from .report.scope import build_scope
 from .report.summary import CheckResult, build_summary
 from .session import DrillSession
 from .text import ELLIPSIS, quote
@@ -138,20 +140,6 @@ def _shown_message(message: str, limits: Limits) -> str:
     return quote(message[: 4 * limits.max_quoted_chars + 1], 4 * limits.max_quoted_chars)
 
 
-def claim_report_dir(parent: Path, backup_id: str, run_id: str) -> tuple[Path, Any]:
-    """``parent/<backup id>``, or ``parent/<backup id>.<run id>`` while another drill holds it."""
-    for name in (backup_id, f"{backup_id}.{run_id}"):
-        path = parent / name
-        path.mkdir(parents=True, exist_ok=True)
-        lock = open(path / ".lock", "w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return path, lock
-        except BlockingIOError:
-            lock.close()
-    raise HarnessError(f"report dir {parent / backup_id} is busy", fix="pass --report-dir")
-
-
 class DrillRun:
     """One drill inside one pytest session: owns the pipeline, gathers results, writes outputs."""
 
@@ -173,10 +161,15 @@ class DrillRun:
         self.record_history = record_history
         self.finish_summary: Callable[[dict[str, Any]], None] | None = None  # last word before outputs are written
         self.checks: list[CheckResult] = list(extra_checks or [])
+        self._extra_count = len(self.checks)  # checks run by the caller, outside pytest (--then's command)
         self.summary: dict[str, Any] | None = None
         self.report_dir: Path | None = None
+        self.folder: RunFolder | None = None  # the claimed folder (shared by pre-migration rounds)
         self.interrupted = False
-        self._lock_handle = None
+        self.selectors: list[NodeSelector] = []  # files and node ids given as arguments, as a selection
+        self._collected = 0     # checks the full drill has: collected, before any deselection
+        self._deselected = 0
+        self._selection = ""
         self._checks_started: float | None = None
         self._checked_at: datetime | None = None
         self._checks_done: float | None = None
@@ -185,24 +178,42 @@ class DrillRun:
 
     # -- where outputs go --------------------------------------------------------------------
     def decide_report_dir(self) -> Path:
+        """This run's own folder: reports/<backup id>/<run id>/, or --report-dir once no other drill writes there."""
+        self._check_prom_file()
         if self.report_dir is not None:  # chosen by the caller (pre-migration rounds)
             self.report_dir.mkdir(parents=True, exist_ok=True)
             return self.report_dir
         if self.config.report_dir is not None:
-            self.report_dir = self.config.report_dir.resolve()
-            self.report_dir.mkdir(parents=True, exist_ok=True)
-            return self.report_dir
-        try:
-            backup_id = archive.locate(self.config.backups, self.config.backup_timezone).backup_id if self.config.backups else "no-backup"
-        except GrimoireDrillError:
-            backup_id = "no-backup"
-        self.report_dir, self._lock_handle = claim_report_dir(DEFAULT_REPORTS.resolve(), backup_id, self.run_id)
+            limits = self.expectations.limits
+            self.folder = claim_explicit_folder(self.config.report_dir.resolve(), self.run_id,
+                                                wait_s=limits.report_dir_wait_s,
+                                                wait_limit=limits.name("report_dir_wait_s") + " s",
+                                                say=self.session.say)
+        else:
+            try:
+                backup_id = (archive.locate(self.config.backups, self.config.backup_timezone).backup_id
+                             if self.config.backups else "no-backup")
+            except GrimoireDrillError:
+                backup_id = "no-backup"
+            self.folder = claim_run_folder(DEFAULT_REPORTS.resolve(), backup_id, self.run_id)
+        self.report_dir = self.folder.path
         return self.report_dir
+
+    def _check_prom_file(self) -> None:
+        """--prom-file's folder must exist before the drill runs, not be found missing after it."""
+        target = self.config.prom_file
+        if target is not None and not target.parent.is_dir():
+            raise HarnessError("--prom-file: its folder does not exist", where=str(target),
+                               fix="create the textfile collector's folder or fix the path")
 
     @property
     def history_path(self) -> Path:
         assert self.report_dir is not None
-        return self.config.history if self.config.history is not None else self.report_dir.parent / "history.jsonl"
+        if self.config.history is not None:
+            return self.config.history
+        if self.folder is not None and self.folder.backup_dir is not None:  # reports/<backup id>/<run id>/
+            return self.folder.backup_dir.parent / "history.jsonl"
+        return self.report_dir.parent / "history.jsonl"
 
     # -- what the drill's fixtures (drills/conftest.py) hand out --------------------------------
     def checks_done(self) -> None:
@@ -247,6 +258,26 @@ class DrillRun:
             report.user_properties.append(("message", result.message))
             _attach_html(report, result)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        """Count the full drill before -k/-m/--deselect narrow it; apply node ids given as arguments."""
+        self._collected = len(items)
+        self._selection = selection_text(config, self.selectors)
+        if self.selectors:
+            unmatched = [s.text for s in self.selectors if not any(s.matches(item) for item in items)]
+            if unmatched:
+                raise pytest.UsageError(f"{', '.join(unmatched)}: no check of the drill has this node id "
+                                        "(see them with --pytest-args --collect-only)")
+            kept = [item for item in items if any(s.matches(item) for s in self.selectors)]
+            dropped = [item for item in items if item not in kept]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+                items[:] = kept
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self._deselected += len(items)
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Start the engines now when a selected check needs a restore: they come up while the archive is read.
 
@@ -280,6 +311,9 @@ class DrillRun:
         self.summary = build_summary(self.session, self.checks, finished_at=finished, checked_at=checked_at,
                                      interrupted=self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED,
                                      extra_phases=[check_phase])
+        self.summary["scope"] = build_scope([c.status for c in self.checks],
+                                            full_count=self._collected + self._extra_count,
+                                            deselected=self._deselected, selection=self._selection)
         self.summary.update(self.extra_summary)
         if "attribution" in self.summary:
             self.summary["attribution"] = with_servers(self.summary["attribution"], self.summary["engines"])
@@ -287,9 +321,11 @@ class DrillRun:
             self.summary["round"] = self.round_label
         if self.finish_summary is not None:
             self.finish_summary(self.summary)
+        _label_junit(session.config, self.summary)
         self.outputs = write_run_outputs(self.summary, self.report_dir,
                                          self.history_path if self.record_history else None,
-                                         report_seconds_from=started, clock_start=self.session.clock_start)
+                                         report_seconds_from=started, clock_start=self.session.clock_start,
+                                         prom_file=self.config.prom_file if self.record_history else None)
         session.exitstatus = {"passed": 0, "failed": 1, "error": 2, "migration_failed": 3}[self.summary["outcome"]]
         if self.interrupted:
             session.exitstatus = 130 if self.session.timed_out is None else 2
@@ -305,8 +341,37 @@ class DrillRun:
                 self.seal_error = error
                 if config.pluginmanager.get_plugin(PLUGIN_NAME) is self:  # plain pytest: no CLI to say it
                     print(f"grimoire-drill: {error.line()}", file=sys.stderr)
-        if self._lock_handle is not None:
-            self._lock_handle.close()
+            if self.record_history:
+                self._publish()
+        if self.folder is not None:
+            self.folder.release()
+
+    def _publish(self) -> None:
+        """A sealed full run becomes ``latest``; older run folders beyond --keep-runs go."""
+        from .report.run_dirs import prune_runs, publish_latest
+        from .report.scope import is_partial
+
+        folder = self.folder
+        if folder is None or folder.backup_dir is None or self.summary is None:
+            return
+        try:
+            if not self.interrupted and not is_partial(self.summary):
+                publish_latest(folder.backup_dir, folder.path.name)
+            for removed in prune_runs(folder.backup_dir, self.config.keep_runs, protect={folder.path.name}):
+                self.session.say(f"removed an old run folder (--keep-runs {self.config.keep_runs}): {removed}")
+        except (OSError, GrimoireDrillError) as error:  # the run's own outputs are sealed: say it, do not fail it
+            line = error.line() if isinstance(error, GrimoireDrillError) else str(error)
+            print(f"grimoire-drill: could not update {folder.backup_dir}/latest: {line}", file=sys.stderr)
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        """``pytest drills/ --drill-backups X`` ends with the verdict, its scope and SIMULATED, like the CLI."""
+        from .report.console import verdict_lines
+
+        if self.summary is None:
+            return
+        terminalreporter.write_sep("=", "grimoire-drill verdict")
+        for line in verdict_lines(self.summary, self.report_dir):
+            terminalreporter.write_line(line)
 
     def pytest_html_report_title(self, report) -> None:
         report.title = f"grimoire-drill — {self.session.config.backups}"
@@ -317,6 +382,26 @@ class DrillRun:
         if self.summary is None:
             return
         prefix.extend(html_sections(self.summary, self.history_path))
+
+
+def _label_junit(config: pytest.Config, summary: dict[str, Any]) -> None:
+    """junit.xml's suite says the verdict's scope and SIMULATED, for CI dashboards that show only the suite."""
+    from _pytest.junitxml import xml_key
+
+    from .report.facts import is_simulated
+    from .report.scope import scope_of, verdict_label
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    scope = scope_of(summary)
+    words = [verdict_label(summary)] + (["SIMULATED"] if is_simulated(summary) else [])
+    xml.suite_name = f"grimoire-drill {' '.join(words)}"
+    xml.add_global_property("run_id", summary.get("run_id", ""))
+    xml.add_global_property("verdict", verdict_label(summary))
+    xml.add_global_property("scope", f"{scope['kind']} ({scope['ran']} of {scope['of']} checks)"
+                            + (f"; selection: {scope['selection']}" if scope.get("selection") else ""))
+    xml.add_global_property("simulated", "true" if is_simulated(summary) else "false")
 
 
 def _skip_reason(report) -> str:
@@ -411,7 +496,12 @@ def pytest_configure(config: pytest.Config) -> None:
         except GrimoireDrillError as error:
             raise pytest.UsageError(error.line()) from None
         config.pluginmanager.register(run, PLUGIN_NAME)
-    report_dir = run.decide_report_dir()
+    collect, run.selectors = split_narrowing_args(config.args, config.invocation_params.dir)
+    config.args[:] = collect  # the whole drill is collected, so "12 of 46 checks" has its 46
+    try:
+        report_dir = run.decide_report_dir()
+    except GrimoireDrillError as error:
+        raise pytest.UsageError(error.line()) from None
     if config.option.htmlpath is None:
         config.option.htmlpath = str(report_dir / "report.html")
         config.option.self_contained_html = True

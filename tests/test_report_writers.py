@@ -53,6 +53,8 @@ def error_summary() -> dict:
         counts={"mongodb": {}, "postgresql": {}, "uploads_files": None},
         checks=[],
         totals={"passed": 0, "failed": 0, "skipped": 0, "error": 0},
+        scope={"kind": "partial", "ran": 0, "of": 14, "selection": "", "deselected": 0, "skipped": 0,
+               "not_reached": 14},
     )
     del summary["source_counts"]
     summary["archive"].update(created_at=None, age_hours=None, size_bytes=None, sha256=None)
@@ -112,7 +114,12 @@ def test_extras_are_allowed_where_they_live():
         (lambda s: s.update(finished_at="2026-11-24 03:31:47"), "finished_at"),
         (lambda s: s["counts"]["mongodb"].update(recipes=3), "counts.mongodb"),
         (lambda s: s["counts"]["postgresql"].update(users=-4), "counts.postgresql.users"),
-        (lambda s: s.update(schema="grimoire-drill/summary@2"), "schema"),
+        (lambda s: s.update(schema="grimoire-drill/summary@1"), "schema"),
+        (lambda s: s["scope"].update(kind="complete"), "scope.kind"),
+        (lambda s: s["scope"].update(kind="partial"), "scope.kind"),
+        (lambda s: s["scope"].update(ran=13), "scope.ran"),
+        (lambda s: s["scope"].update(ran=15), "scope.ran"),
+        (lambda s: s["scope"].pop("selection"), "scope"),
         (lambda s: s.update(rounds=[{"label": "during", "counts": {}}]), "rounds.0.label"),
     ],
 )
@@ -129,7 +136,7 @@ def test_wrong_values_are_rejected_naming_the_field(mutate, path):
 @pytest.mark.parametrize(
     "key",
     ["schema", "tool", "outcome", "started_at", "finished_at", "archive", "engines", "phases",
-     "rto_seconds", "counts", "checks", "totals"],
+     "rto_seconds", "counts", "checks", "totals", "scope"],
 )
 def test_every_design_key_is_required(key):
     summary = example_summary()
@@ -256,10 +263,36 @@ def test_prom_for_a_failed_and_a_simulated_drill():
     assert failed["grimoire_drill_restored_documents"][(("collection", "legrimoire.recipes"),)] == 1280
 
     simulated = parse_prom(render_prom(simulated_summary()))
-    assert simulated["grimoire_drill_simulated"] == {(): 1.0}
+    marked = (("simulated", "true"),)
+    assert simulated["grimoire_drill_simulated"] == {marked: 1.0}
+    assert simulated["grimoire_drill_success"] == {marked: 1.0}
     assert simulated["grimoire_drill_engine_info"][
-        (("database", "mongodb"), ("kind", "simulated"), ("version", "mongomock 4.3.0"))
+        (("database", "mongodb"), ("kind", "simulated"), ("simulated", "true"), ("version", "mongomock 4.3.0"))
     ] == 1.0
+    # every series of a simulated run carries the label; the names are those of a real run
+    assert set(simulated) == set(parse_prom(render_prom(example_summary())))
+    for family in text_string_to_metric_families(render_prom(simulated_summary())):
+        for sample in family.samples:
+            assert sample.labels.get("simulated") == "true", sample
+
+
+def partial_summary() -> dict:
+    """`run -k archive`: five archive checks passed, nothing restored."""
+    summary = example_summary()
+    summary["checks"] = summary["checks"][:5]
+    summary["totals"] = {"passed": 5, "failed": 0, "skipped": 0, "error": 0}
+    summary["scope"] = {"kind": "partial", "ran": 5, "of": 46, "selection": "-k archive", "deselected": 41,
+                        "skipped": 0, "not_reached": 0}
+    return summary
+
+
+def test_prom_success_is_1_only_for_a_full_pass():
+    full = parse_prom(render_prom(example_summary()))
+    assert full["grimoire_drill_success"] == {(): 1.0} and full["grimoire_drill_scope_partial"] == {(): 0.0}
+    partial = parse_prom(render_prom(partial_summary()))
+    assert partial["grimoire_drill_success"] == {(): 0.0}
+    assert partial["grimoire_drill_scope_partial"] == {(): 1.0}
+    assert partial["grimoire_drill_outcome"][(("outcome", "passed"),)] == 1.0  # it did pass what it ran
 
 
 def test_prom_leaves_unknown_values_absent_rather_than_zero():
@@ -306,6 +339,8 @@ def test_history_appends_one_line_per_run_and_reads_oldest_first(tmp_path):
         "rto_seconds": 28.84,
         "simulated": False,
         "totals": {"passed": 14, "failed": 0, "skipped": 0, "error": 0},
+        "scope": {"kind": "full", "ran": 14, "of": 14, "selection": ""},
+        "verdict": "PASSED",
     }
     assert records[1]["outcome"] == "failed" and records[1]["totals"]["failed"] == 1
     assert history_record(simulated_summary())["simulated"] is True
@@ -442,3 +477,56 @@ def test_manifest_refuses_files_outside_the_report_dir_and_flags_a_tampered_mani
     ]
     manifest.unlink()
     assert verify_manifest(report_dir) == [f"{MANIFEST_NAME}: missing"]
+
+
+@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="coreutils sha256sum not installed")
+def test_manifest_header_names_the_run_its_scope_and_simulated(tmp_path):
+    report_dir = tmp_path / "report"
+    outputs = write_report_dir(report_dir)
+    summary = partial_summary()
+    summary.update(simulated=True, engines=simulated_summary()["engines"])
+    text = write_manifest(report_dir, outputs, None, None, summary=summary).read_text(encoding="utf-8")
+    assert "# run: 20261124033000a1b2c3\n" in text
+    assert "# verdict: PARTIAL PASS (5 of 46 checks)\n" in text
+    assert "# scope: partial, 5 of 46 checks, selection: -k archive\n" in text
+    assert "# SIMULATED: mongodb ran on the simulated engine" in text
+    result = subprocess.run(["sha256sum", "-c", "--strict", MANIFEST_NAME], cwd=report_dir, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr  # comments stay invisible to sha256sum
+    real = write_manifest(report_dir, outputs, None, None, summary=example_summary()).read_text(encoding="utf-8")
+    assert "# verdict: PASSED\n" in real and "SIMULATED" not in real
+
+
+# --- scope ---------------------------------------------------------------------------------------
+
+
+def test_scope_is_full_only_when_every_check_of_the_drill_ran():
+    from grimoire_drill.report.scope import build_scope
+
+    assert build_scope(["passed"] * 3, full_count=3, deselected=0, selection="")["kind"] == "full"
+    narrowed = build_scope(["passed"] * 2, full_count=3, deselected=1, selection="-k archive")
+    assert narrowed == {"kind": "partial", "ran": 2, "of": 3, "selection": "-k archive", "deselected": 1,
+                        "skipped": 0, "not_reached": 0}
+    skipped = build_scope(["passed", "passed", "skipped"], full_count=3, deselected=0, selection="")
+    assert skipped["kind"] == "partial" and skipped["ran"] == 2 and skipped["skipped"] == 1
+    stopped = build_scope(["failed"], full_count=3, deselected=0, selection="-x")
+    assert stopped["kind"] == "partial" and stopped["not_reached"] == 2
+    assert build_scope([], full_count=0, deselected=0, selection="")["kind"] == "partial"
+
+
+def test_history_keeps_the_scope_and_list_shows_the_last_full_verdict(tmp_path):
+    from grimoire_drill.report.history import last_verdicts
+
+    history = tmp_path / "history.jsonl"
+    full, partial = failed_summary(), partial_summary()
+    partial["run_id"], partial["finished_at"] = "20261124050000abcdef", "2026-11-24T05:00:00+00:00"
+    append_history(full, history)
+    append_history(partial, history)
+    records = read_history(history)
+    assert records[1]["verdict"] == "PARTIAL PASS (5 of 46 checks)"
+    assert records[1]["scope"] == {"kind": "partial", "ran": 5, "of": 46, "selection": "-k archive"}
+    shown = last_verdicts(records)["20261124_020000"]
+    assert shown.startswith("FAILED 2026-11-24T03:31:47"), shown  # the partial pass does not hide the failure
+    assert "since then: PARTIAL PASS (5 of 46 checks)" in shown
+    append_history(simulated_summary(), history)
+    assert last_verdicts(read_history(history))["20261124_020000"].startswith("PASSED SIMULATED")

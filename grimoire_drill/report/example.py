@@ -1,4 +1,4 @@
-"""A realistic, valid ``grimoire-drill/summary@1`` instance and matching history.
+"""A realistic, valid ``grimoire-drill/summary@2`` instance and matching history.
 
 It is the reference example of the schema: tests of every writer start from it, and
 ``python -m grimoire_drill.report.example OUT.html`` previews the standalone page without
@@ -51,7 +51,7 @@ def example_summary() -> dict[str, Any]:
                {"referenced": 1190, "present": 1190, "missing": []}),
     ]
     return {
-        "schema": "grimoire-drill/summary@1",
+        "schema": "grimoire-drill/summary@2",
         "tool": {"name": "grimoire-drill", "version": __version__},
         "run_id": "20261124033000a1b2c3",
         "outcome": "passed",
@@ -110,6 +110,8 @@ def example_summary() -> dict[str, Any]:
         },
         "checks": checks,
         "totals": {"passed": len(checks), "failed": 0, "skipped": 0, "error": 0},
+        "scope": {"kind": "full", "ran": len(checks), "of": len(checks), "selection": "",
+                  "deselected": 0, "skipped": 0, "not_reached": 0},
     }
 
 
@@ -129,6 +131,8 @@ def example_history(runs: int = 8) -> list[dict[str, Any]]:
             "rto_seconds": 27.5 + (day % 3) * 1.7 + (9.0 if failed else 0.0),
             "simulated": day == runs - 2,
             "totals": {"passed": 13 if failed else 14, "failed": 1 if failed else 0, "skipped": 0, "error": 0},
+            "scope": {"kind": "full", "ran": 14, "of": 14, "selection": ""},
+            "verdict": "FAILED" if failed else "PASSED",
         })
     return records
 

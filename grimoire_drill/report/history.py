@@ -17,6 +17,7 @@ from typing import Any
 
 from grimoire_drill.errors import HarnessError
 from grimoire_drill.report.facts import is_simulated
+from grimoire_drill.report.scope import FULL, scope_of, verdict_label
 
 DEFAULT_LIMIT = 30
 
@@ -34,7 +35,44 @@ def history_record(summary: dict[str, Any]) -> dict[str, Any]:
         "rto_seconds": summary.get("rto_seconds"),
         "simulated": is_simulated(summary),
         "totals": dict(summary.get("totals", {})),
+        "scope": {key: scope_of(summary)[key] for key in ("kind", "ran", "of", "selection")},
+        "verdict": verdict_label(summary),
     }
+
+
+def last_verdicts(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Per backup id, the last *full* drill's verdict as ``list`` shows it (a later partial run is noted).
+
+    A record without a scope predates it (summary@1) and is read as full, as it was claimed then.
+    """
+    full: dict[str, dict[str, Any]] = {}
+    later_partial: dict[str, dict[str, Any]] = {}
+    for record in records:
+        backup_id = record.get("backup_id")
+        scope = record.get("scope") if isinstance(record.get("scope"), dict) else {}
+        if scope.get("kind", FULL) == FULL:
+            full[backup_id] = record
+            later_partial.pop(backup_id, None)
+        else:
+            later_partial[backup_id] = record
+    shown: dict[str, str] = {}
+    for backup_id in set(full) | set(later_partial):
+        parts = []
+        if backup_id in full:
+            parts.append(_verdict_words(full[backup_id]))
+        else:
+            parts.append("no full drill")
+        if backup_id in later_partial:
+            parts.append(f"(since then: {_verdict_words(later_partial[backup_id])})")
+        shown[backup_id] = " ".join(parts)
+    return shown
+
+
+def _verdict_words(record: dict[str, Any]) -> str:
+    words = str(record.get("verdict") or str(record.get("outcome", "unknown")).upper())
+    if record.get("simulated") is True:
+        words += " SIMULATED"
+    return f"{words} {record.get('finished_at', '')}".strip()
 
 
 def append_history(summary: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:

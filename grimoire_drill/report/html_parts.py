@@ -21,6 +21,7 @@ from html import escape
 from typing import Any
 
 from grimoire_drill.report.facts import is_simulated, simulated_databases
+from grimoire_drill.report.scope import is_partial, scope_line, verdict_label
 
 MASK = "***"
 DATABASE_NAMES = {"mongodb": "MongoDB", "postgresql": "PostgreSQL"}
@@ -73,6 +74,8 @@ _CSS = """
 .gd-verdict--failed{background:#cf222e}
 .gd-verdict--error{background:#9a6700}
 .gd-verdict--migration_failed{background:#8250df}
+.gd-verdict--partial{background:#0550ae}
+.gd-verdict__scope{font-size:17px;margin-top:.4em;font-weight:700}
 .gd-verdict__word{font-size:56px;font-weight:800;letter-spacing:.06em;line-height:1.1}
 .gd-verdict__meta{font-size:16px;margin-top:.3em}
 .gd-verdict__error{font-size:15px;margin-top:.5em;font-weight:600}
@@ -164,10 +167,13 @@ def styles() -> str:
 
 
 def verdict_banner(summary: Mapping[str, Any]) -> str:
-    """The answer first, in words and colour: PASSED / FAILED / ERROR, which backup, when."""
+    """The answer first, in words and colour: PASSED / PARTIAL PASS (12 of 46 checks) / FAILED / ERROR,
+    which backup, when. A partial pass is never green: it proves only the checks that ran."""
     outcome = str(summary.get("outcome", "error"))
     if outcome not in OUTCOME_SYMBOLS:
         outcome = "error"
+    partial = is_partial(summary)
+    colour = "partial" if partial and outcome == "passed" else outcome
     archive = summary.get("archive") or {}
     backup = archive.get("backup_id") or archive.get("name")
     meta = [
@@ -178,10 +184,12 @@ def verdict_banner(summary: Mapping[str, Any]) -> str:
     if is_simulated(summary):
         meta.append("<strong>SIMULATED</strong>")
     parts = [
-        f'<section class="gd gd-verdict gd-verdict--{outcome}" role="status" aria-label="Drill verdict">',
-        f'<div class="gd-verdict__word">{OUTCOME_SYMBOLS[outcome]} {outcome.upper()}</div>',
+        f'<section class="gd gd-verdict gd-verdict--{colour}" role="status" aria-label="Drill verdict">',
+        f'<div class="gd-verdict__word">{OUTCOME_SYMBOLS[outcome]} {_text(verdict_label({**summary, "outcome": outcome}))}</div>',
         f'<div class="gd-verdict__meta">{SEPARATOR.join(meta)}</div>',
     ]
+    if partial:
+        parts.append(f'<div class="gd-verdict__scope">{_text(scope_line(summary))}</div>')
     if summary.get("error"):
         parts.append(f'<div class="gd-verdict__error">{_text(summary["error"])}</div>')
     bad = [c for c in summary.get("checks") or [] if c.get("status") in ("failed", "error")]

@@ -18,12 +18,15 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from grimoire_drill.child_env import child_env
 from grimoire_drill.errors import HarnessError
 from grimoire_drill.report.atomic import write_atomic
+from grimoire_drill.report.facts import is_simulated, simulated_databases
+from grimoire_drill.report.scope import scope_of, verdict_label
 
 MANIFEST_NAME = "MANIFEST.sha256"
 SIGNATURE_NAME = MANIFEST_NAME + ".asc"
@@ -47,12 +50,15 @@ def write_manifest(
     files: Iterable[str | os.PathLike[str]],
     archive_path: str | os.PathLike[str] | None,
     archive_sha256: str | None,
+    *,
+    summary: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``MANIFEST.sha256`` in ``report_dir`` listing ``files``; return its path.
 
     ``files`` may be absolute or relative to ``report_dir`` but must lie inside it (the manifest
     is checked from there). The manifest itself is never listed. Call it last, after every
-    other output is final.
+    other output is final. Given the run's ``summary``, the header also names the run, its
+    verdict with its scope, and SIMULATED: a manifest vouches for one run and says what it proved.
     """
     directory = Path(report_dir)
     names = sorted({_relative_name(directory, Path(item)) for item in files} - {MANIFEST_NAME})
@@ -60,6 +66,8 @@ def write_manifest(
         "# grimoire-drill report manifest; check with: sha256sum -c " + MANIFEST_NAME,
         f"{ARCHIVE_COMMENT}{archive_sha256 or 'unknown'}  {_one_line(archive_path) if archive_path else 'unknown'}",
     ]
+    if summary is not None:
+        lines.extend(_run_comments(summary))
     for name in names:
         target = directory / name
         if not target.is_file():
@@ -185,6 +193,18 @@ def _relative_name(directory: Path, item: Path) -> str:
             fix="use plain file names for report outputs",
         )
     return name
+
+
+def _run_comments(summary: Mapping[str, Any]) -> list[str]:
+    scope = scope_of(summary)
+    lines = [f"# run: {_one_line(str(summary.get('run_id') or 'unknown'))}",
+             f"# verdict: {verdict_label(summary)}",
+             f"# scope: {scope['kind']}, {scope['ran']} of {scope['of']} checks"
+             + (f", selection: {_one_line(scope['selection'])}" if scope.get("selection") else "")]
+    if is_simulated(summary):
+        databases = ", ".join(simulated_databases(summary)) or "an engine"
+        lines.append(f"# SIMULATED: {databases} ran on the simulated engine; these outputs are not audit evidence")
+    return lines
 
 
 def _one_line(value: str | os.PathLike[str]) -> str:

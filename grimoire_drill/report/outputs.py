@@ -24,12 +24,15 @@ HISTORY_SHOWN = 30
 
 
 def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: Path | None, *,
-                      report_seconds_from: float, clock_start: float) -> list[Path]:
-    """summary.json (schema-checked), drill.prom (atomic), one history line (unless None); the report phase timed."""
+                      report_seconds_from: float, clock_start: float, prom_file: Path | None = None) -> list[Path]:
+    """summary.json (schema-checked), drill.prom (atomic; again at ``prom_file`` if given), one history
+    line (unless None); the report phase timed."""
     report_dir.mkdir(parents=True, exist_ok=True)
     _plain_content(summary)
     validate_summary(summary)
     write_prom(summary, report_dir / "drill.prom")
+    if prom_file is not None:
+        write_prom(summary, prom_file)
     if history_path is not None:
         history_path.parent.mkdir(parents=True, exist_ok=True)
         append_history(summary, history_path)
@@ -70,7 +73,7 @@ def seal_outputs(summary: dict[str, Any], report_dir: Path, sign_key: str | None
     present = [report_dir / name for name in OUTPUT_FILES if (report_dir / name).is_file()]
     archive = summary.get("archive", {})
     (report_dir / SIGNATURE_NAME).unlink(missing_ok=True)  # it would vouch for an earlier run's manifest
-    manifest = write_manifest(report_dir, present, archive.get("path"), archive.get("sha256"))
+    manifest = write_manifest(report_dir, present, archive.get("path"), archive.get("sha256"), summary=summary)
     if sign_key:
         sign_manifest(report_dir, sign_key)
     return manifest

@@ -7,7 +7,9 @@ Labels and cardinality — why ``backup_id`` is NOT a label on every metric:
 every night brings a new backup id, so a ``backup_id`` label would start a new time series for
 every metric every night. Graphs break into one-point fragments (``grimoire_drill_rto_seconds``
 could no longer be drawn as one line), ``rate()``/``changes()`` and alert ``for:`` clauses reset,
-and the TSDB accumulates dead series. Labels here are bounded, fixed sets: ``phase`` (7 names),
+and the TSDB accumulates dead series. A simulated run adds ``simulated="true"`` to every
+series (names unchanged), so a graph or alert never mixes it with real restores. Labels here are
+bounded, fixed sets: ``phase`` (7 names),
 ``status`` (4), ``outcome`` (3), ``collection``/``table`` (the application's schema, ~15),
 ``database`` (2). The backup's identity is exposed once, on the conventional info metric
 ``grimoire_drill_backup_info{backup_id=...} 1`` — one new series a night, which is the
@@ -32,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from grimoire_drill.limits import Limits
 from grimoire_drill.report.atomic import write_atomic
 from grimoire_drill.report.facts import epoch_seconds, is_simulated
+from grimoire_drill.report.scope import is_full_pass, is_partial
 from grimoire_drill.text import clip
 
 PREFIX = "grimoire_drill"
@@ -58,7 +61,11 @@ class _SummaryCollector:
         self._summary = summary
 
     def collect(self) -> Iterator[Metric]:
-        yield from _families(self._summary)
+        simulated = is_simulated(self._summary)
+        for family in _families(self._summary):
+            if simulated:  # every series says it, so no graph or alert mistakes it for a real restore
+                family.samples = [s._replace(labels={**s.labels, "simulated": "true"}) for s in family.samples]
+            yield family
 
 
 def _gauge(name: str, documentation: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:
@@ -69,9 +76,14 @@ def _families(summary: dict[str, Any]) -> Iterator[Metric]:
     archive = summary.get("archive", {})
     outcome = summary["outcome"]
 
-    success = _gauge("success", "1 if the last restore drill passed, else 0.")
-    success.add_metric([], 1.0 if outcome == "passed" else 0.0)
+    success = _gauge("success", "1 if the last restore drill passed in full (every check ran), else 0.")
+    success.add_metric([], 1.0 if is_full_pass(summary) else 0.0)
     yield success
+
+    partial = _gauge("scope_partial", "1 if the last drill ran only some checks (-k, deselected, skipped): "
+                     "its outcome proves only those.")
+    partial.add_metric([], 1.0 if is_partial(summary) else 0.0)
+    yield partial
 
     outcomes = _gauge(
         "outcome",

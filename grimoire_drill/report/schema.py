@@ -1,4 +1,4 @@
-"""Check a summary against ``grimoire-drill/summary@1`` before anything is written from it.
+"""Check a summary against ``grimoire-drill/summary@2`` before anything is written from it.
 
 The summary is the single source for every report file; validating it once means a wrong
 enum or a missing field is caught here, with its JSON path, instead of surfacing later as an
@@ -19,7 +19,7 @@ from jsonschema.exceptions import ValidationError
 
 from grimoire_drill.errors import HarnessError
 
-SCHEMA_ID = "grimoire-drill/summary@1"
+SCHEMA_ID = "grimoire-drill/summary@2"
 SCHEMA_RESOURCE = ("schemas", "summary.schema.json")
 CHECK_STATUSES = ("passed", "failed", "skipped", "error")
 
@@ -79,7 +79,7 @@ def _describe(error: ValidationError) -> str:
 
 
 def _consistency_problems(summary: dict[str, Any]) -> list[str]:
-    """What a schema cannot say: time runs forwards, totals add up the checks."""
+    """What a schema cannot say: time runs forwards, totals add up the checks, the scope counts them."""
     problems: list[str] = []
     instants: dict[str, datetime] = {}
     for key in ("started_at", "finished_at"):
@@ -95,7 +95,16 @@ def _consistency_problems(summary: dict[str, Any]) -> list[str]:
             problems.append(f"archive.created_at: {created!r} is not a real date-time")
     if len(instants) == 2 and instants["finished_at"] < instants["started_at"]:
         problems.append("finished_at: earlier than started_at")
+    scope = summary["scope"]
+    if scope["ran"] > scope["of"]:
+        problems.append(f"scope.ran: {scope['ran']} checks ran but the drill has only {scope['of']}")
+    full = scope["of"] > 0 and scope["ran"] == scope["of"]
+    if (scope["kind"] == "full") != full:
+        problems.append(f"scope.kind: {scope['kind']!r} but {scope['ran']} of {scope['of']} checks ran")
     tally = Counter(check["status"] for check in summary["checks"])
+    attempted = len(summary["checks"]) - tally["skipped"]
+    if scope["ran"] != attempted:
+        problems.append(f"scope.ran: {scope['ran']} but {attempted} check(s) ran (passed, failed or error)")
     for status in CHECK_STATUSES:
         if summary["totals"][status] != tally[status]:
             problems.append(

@@ -1,4 +1,4 @@
-"""Turn one finished drill (its session and its check results) into the summary@1 dict.
+"""Turn one finished drill (its session and its check results) into the summary@2 dict.
 
 Every number here was measured in this run; nothing is copied from an earlier one.
 """
@@ -12,7 +12,7 @@ from typing import Any
 from .. import __version__
 from ..errors import DrillFailure, GrimoireDrillError, HarnessError
 
-SCHEMA = "grimoire-drill/summary@1"
+SCHEMA = "grimoire-drill/summary@2"
 PHASE_ORDER = ("locate", "archive", "start", "restore_mongodb", "restore_postgresql", "checks", "report")
 STATUSES = ("passed", "failed", "skipped", "error")
 
