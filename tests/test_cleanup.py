@@ -339,8 +339,13 @@ def test_two_drills_at_once_on_the_same_backups_do_not_collide(big_sample, tmp_p
     assert first_code == 0, first.output
     backup_id = big_sample.name.removeprefix("backup_").removesuffix(".tar.gz")
     dirs = {path.name for path in (tmp_path / "reports").iterdir() if path.is_dir()}
-    assert dirs == {backup_id, f"{backup_id}.{second.run_id}"}
-    assert _summary(tmp_path / "reports" / backup_id)["run_id"] == first.run_id
+    assert dirs == {backup_id}
+    backup_dir = tmp_path / "reports" / backup_id
+    runs = {path.name for path in backup_dir.iterdir() if path.is_dir() and not path.is_symlink()}
+    assert runs == {first.run_id, second.run_id}  # a folder each
+    for run in (first, second):
+        assert _summary(backup_dir / run.run_id)["run_id"] == run.run_id
+    assert (backup_dir / "latest").resolve() == (backup_dir / first.run_id).resolve()  # the last full run to finish
     assert "removed a stray" not in second.output
     history = (tmp_path / "reports" / "history.jsonl").read_text().splitlines()
     assert {json.loads(line)["run_id"] for line in history} == {first.run_id, second.run_id}

@@ -26,9 +26,10 @@ def test_clean_backup_passes_with_the_right_counts(sample_factory, run_cli, tmp_
     report = tmp_path / "report"
     result = run_cli(*RUN, archive.parent, "--report-dir", report)
     assert result.returncode == 0, result.output
-    assert "PASSED" in result.stdout and "SIMULATED" in result.stdout
+    assert result.stdout.startswith("PASSED: ") and "SIMULATED" in result.stdout and "PARTIAL" not in result.stdout
     summary = _summary(report)
     assert summary["outcome"] == "passed" and summary["simulated"] is True
+    assert summary["scope"]["kind"] == "full" and summary["scope"]["ran"] == summary["scope"]["of"] == len(summary["checks"])
     assert summary["totals"]["failed"] == 0 and summary["totals"]["error"] == 0
     for namespace, source in summary["source_counts"]["mongodb"].items():
         assert summary["counts"]["mongodb"][namespace] == source["dump"] > 0
@@ -63,17 +64,21 @@ def _outputs_are_what_they_claim(report: Path, summary: dict) -> None:
     from grimoire_drill.report.schema import validate_summary
 
     validate_summary(summary)
+    simulated = (("simulated", "true"),) if summary["simulated"] else ()  # every series of a simulated run says so
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families((report / "drill.prom").read_text())
                for s in family.samples}
-    assert samples[("grimoire_drill_success", ())] == (1.0 if summary["outcome"] == "passed" else 0.0)
-    assert samples[("grimoire_drill_checks", (("status", "passed"),))] == summary["totals"]["passed"]
-    assert abs(samples[("grimoire_drill_backup_age_seconds", ())] - summary["archive"]["age_hours"] * 3600) < 5
-    assert ("grimoire_drill_phase_seconds", (("phase", "restore_postgresql"),)) in samples
+    full_pass = summary["outcome"] == "passed" and summary["scope"]["kind"] == "full"
+    assert samples[("grimoire_drill_success", simulated)] == (1.0 if full_pass else 0.0)
+    assert samples[("grimoire_drill_checks", tuple(sorted((("status", "passed"), *simulated))))] == summary["totals"]["passed"]
+    assert abs(samples[("grimoire_drill_backup_age_seconds", simulated)] - summary["archive"]["age_hours"] * 3600) < 5
+    assert ("grimoire_drill_phase_seconds", tuple(sorted((("phase", "restore_postgresql"), *simulated)))) in samples
     done = subprocess.run(["sha256sum", "-c", "--strict", "MANIFEST.sha256"], cwd=report, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     cases = ET.parse(report / "junit.xml").getroot().iter("testcase")
     assert sum(1 for _ in cases) == len(summary["checks"])
+    manifest = (report / "MANIFEST.sha256").read_text()
+    assert f"# run: {summary['run_id']}\n" in manifest and ("# SIMULATED: " in manifest) == summary["simulated"]
 
 
 @pytest.mark.parametrize("defect, named", [
@@ -128,7 +133,8 @@ def test_extracted_folder_is_drilled_too(sample_factory, run_cli, tmp_path):
     assert result.returncode == 0, result.output
 
 
-def test_default_report_dir_is_per_backup_id_and_history_grows(sample_factory, run_cli, tmp_path):
+def test_default_report_dir_is_one_folder_per_run_and_history_grows(sample_factory, run_cli, tmp_path):
+    """reports/<backup id>/<run id>/ for each run; latest names the newest full one; one history for all."""
     archive = sample_factory()
     backups = tmp_path / "backups"
     backups.mkdir()
@@ -136,9 +142,17 @@ def test_default_report_dir_is_per_backup_id_and_history_grows(sample_factory, r
     for _ in range(2):
         assert run_cli(*RUN, backups).returncode == 0
     backup_id = archive.name.removeprefix("backup_").removesuffix(".tar.gz")
-    assert (tmp_path / "reports" / backup_id / "report.html").is_file()
     lines = (tmp_path / "reports" / "history.jsonl").read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(line)["outcome"] == "passed" for line in lines)
+    run_ids = [json.loads(line)["run_id"] for line in lines]
+    backup_dir = tmp_path / "reports" / backup_id
+    assert {p.name for p in backup_dir.iterdir() if p.is_dir() and not p.is_symlink()} == set(run_ids)
+    for run_id in run_ids:
+        assert (backup_dir / run_id / "report.html").is_file()
+        assert _summary(backup_dir / run_id)["run_id"] == run_id
+    assert (backup_dir / "latest").resolve() == (backup_dir / run_ids[-1]).resolve()
+    assert (backup_dir / "LATEST").read_text().strip() == run_ids[-1]
+    assert (backup_dir / "latest" / "summary.json").is_file()
 
 
 @pytest.mark.parametrize("zone, outcome", [("America/Toronto", 0), ("Asia/Tokyo", 1)])
@@ -158,6 +172,8 @@ def test_archive_checks_alone_start_no_engine(sample_factory, run_cli, tmp_path)
     assert result.returncode == 0, result.output
     summary = _summary(report)
     assert {c["id"].split(".")[0] for c in summary["checks"]} == {"archive"}
+    assert summary["scope"]["kind"] == "partial" and summary["scope"]["ran"] == len(summary["checks"])
+    assert result.stdout.startswith(f"PARTIAL PASS ({len(summary['checks'])} of {summary['scope']['of']} checks)")
     assert {p["name"] for p in summary["phases"]} == {"locate", "archive", "checks", "report"}
     assert summary["counts"]["mongodb"] == {} and summary["simulated"] is False
     assert summary["archive"]["sha256"] is not None

@@ -84,7 +84,7 @@ def test_list_shows_backups_newest_first_with_last_verdict(sample_factory, run_c
     assert result.returncode == 0, result.output
     rows = [line for line in result.stdout.splitlines() if line.startswith("backup_")]
     assert [r.split()[0] for r in rows] == sorted((p.name for p in paths), reverse=True)
-    assert "passed" in rows[0] and "never drilled" in rows[-1]
+    assert "PASSED SIMULATED" in rows[0] and "never drilled" in rows[-1]
 
 
 def test_list_of_an_empty_folder_is_exit_1(run_cli, tmp_path):
