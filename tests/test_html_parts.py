@@ -160,6 +160,21 @@ def test_verdict_banner_says_the_outcome_backup_and_time(build, word, css):
     assert "finished 2026-11-24 03:31:47 UTC" in text
 
 
+def test_a_partial_pass_is_never_a_green_passed():
+    summary = example_summary()
+    summary["checks"] = summary["checks"][:5]
+    summary["totals"] = {"passed": 5, "failed": 0, "skipped": 0, "error": 0}
+    summary["scope"] = {"kind": "partial", "ran": 5, "of": 46, "selection": "-k archive", "deselected": 41,
+                        "skipped": 0, "not_reached": 0}
+    page = Page(verdict_banner(summary))
+    assert page.with_class("gd-verdict--partial") and not page.with_class("gd-verdict--passed")
+    text = page.visible()
+    assert "PARTIAL PASS (5 of 46 checks)" in text
+    assert "selected by -k archive" in text and "41 deselected" in text
+    full = Page(verdict_banner(example_summary())).visible()
+    assert "PARTIAL" not in full and "PASSED" in full
+
+
 def test_failed_verdict_lists_the_failed_checks():
     text = Page(verdict_banner(failed_summary())).visible()
     assert "13 passed, 1 failed, 0 skipped, 0 error" in text
@@ -410,6 +425,14 @@ def test_trend_draws_outcome_dots_and_the_rto_line():
     points = [tuple(map(float, p.split(","))) for p in lines[0].get("points").split()]
     slowest = max(range(8), key=lambda i: history[i]["rto_seconds"])
     assert min(points, key=lambda p: p[1]) == points[slowest]
+
+
+def test_trend_marks_a_partial_run():
+    history = example_history(3)
+    history[-1]["scope"] = {"kind": "partial", "ran": 5, "of": 46, "selection": "-k archive"}
+    text = trend_svg(history)
+    assert text.count("PARTIAL 5 of 46 checks") == 2  # the RTO point and the outcome dot of that run
+    assert "PARTIAL" not in trend_svg(example_history(3))
 
 
 def test_trend_breaks_the_line_where_a_run_has_no_rto_and_survives_odd_records():

@@ -428,6 +428,7 @@ def trend_svg(history: Iterable[Mapping[str, Any]]) -> str:
                 _when(run.get("finished_at")),
                 f"backup {run.get('backup_id') or '?'}",
                 outcome or "unknown",
+                _partial_note(run),
                 f"RTO {_duration(rto)}" if rto is not None else "no RTO",
                 "SIMULATED" if simulated else "",
             ) if item
@@ -732,6 +733,14 @@ def _segments(xs: list[float], values: list[float | None]) -> list[list[tuple[fl
     if current:
         segments.append(current)
     return [segment for segment in segments if len(segment) > 1]
+
+
+def _partial_note(run: Mapping[str, Any]) -> str:
+    """'PARTIAL 5 of 46 checks' for a history record of a narrowed run, else ''."""
+    scope = run.get("scope")
+    if not isinstance(scope, Mapping) or scope.get("kind") != "partial":
+        return ""
+    return f"PARTIAL {_number(scope.get('ran')) or 0:.0f} of {_number(scope.get('of')) or 0:.0f} checks"
 
 
 def _run_label(run: Mapping[str, Any]) -> str:
