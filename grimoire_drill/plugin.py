@@ -349,13 +349,13 @@ class DrillRun:
     def _publish(self) -> None:
         """A sealed full run becomes ``latest``; older run folders beyond --keep-runs go."""
         from .report.run_dirs import prune_runs, publish_latest
-        from .report.scope import is_partial
+        from .report.scope import is_whole_drill_verdict
 
         folder = self.folder
         if folder is None or folder.backup_dir is None or self.summary is None:
             return
         try:
-            if not self.interrupted and not is_partial(self.summary):
+            if not self.interrupted and is_whole_drill_verdict(self.summary):
                 publish_latest(folder.backup_dir, folder.path.name)
             for removed in prune_runs(folder.backup_dir, self.config.keep_runs, protect={folder.path.name}):
                 self.session.say(f"removed an old run folder (--keep-runs {self.config.keep_runs}): {removed}")

@@ -530,3 +530,26 @@ def test_history_keeps_the_scope_and_list_shows_the_last_full_verdict(tmp_path):
     assert "since then: PARTIAL PASS (5 of 46 checks)" in shown
     append_history(simulated_summary(), history)
     assert last_verdicts(read_history(history))["20261124_020000"].startswith("PASSED SIMULATED")
+
+
+def test_a_whole_drill_that_failed_with_skipped_checks_still_stands_for_the_backup(tmp_path):
+    """A missing collection skips its index checks: the run is partial, but its FAILED must not hide."""
+    from grimoire_drill.report.history import last_verdicts
+    from grimoire_drill.report.scope import is_whole_drill_verdict
+
+    failed = failed_summary()
+    failed["scope"] = {"kind": "partial", "ran": 12, "of": 14, "selection": "", "deselected": 0, "skipped": 2,
+                       "not_reached": 0}
+    assert is_whole_drill_verdict(failed)
+    assert not is_whole_drill_verdict(partial_summary())
+    narrowed_failure = dict(failed, scope=dict(failed["scope"], selection="-k mongodb", deselected=2))
+    assert not is_whole_drill_verdict(narrowed_failure)
+    skipped_pass = dict(example_summary(), scope=dict(failed["scope"]))
+    assert not is_whole_drill_verdict(skipped_pass)  # a pass that could not judge every check is partial
+
+    history = tmp_path / "history.jsonl"
+    append_history(example_summary(), history)
+    later = dict(failed, run_id="20261124060000abcdef", finished_at="2026-11-24T06:00:00+00:00")
+    append_history(later, history)
+    shown = last_verdicts(read_history(history))["20261124_020000"]
+    assert shown == "FAILED (partial: 12 of 14 checks) 2026-11-24T06:00:00+00:00"

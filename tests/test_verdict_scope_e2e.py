@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from grimoire_drill.engines.local_postgres import find_bindir
 from grimoire_drill.report.schema import validate_summary
 
-from test_cleanup import LiveRun
+from test_cleanup import BIG, LiveRun
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(find_bindir() is None, reason="PostgreSQL server binaries (initdb, pg_ctl) not found")]
@@ -221,3 +221,24 @@ def test_two_drills_at_once_on_one_report_dir_never_mix_their_outputs(sample_fac
         assert last["run_id"] == waited[0].run_id
     history = [json.loads(line)["run_id"] for line in (tmp_path / "history.jsonl").read_text().splitlines()]
     assert sorted(history) == sorted(run.run_id for run in runs)
+
+
+def test_an_interrupted_run_never_replaces_latest(sample_factory, run_cli, tmp_path):
+    import signal
+
+    backups, backup_id = _backups(sample_factory(scale=BIG), tmp_path)
+    assert run_cli(*RUN, backups, "-q").returncode == 0
+    backup_dir = tmp_path / "reports" / backup_id
+    (full_id,) = _run_folders(backup_dir)
+    run = LiveRun(*ENGINES, backups, cwd=tmp_path)
+    try:
+        run.wait_for("restore_postgresql: loading")
+        run.signal(signal.SIGINT)
+        code = run.finish()
+    finally:
+        run.kill()
+    assert code == 130, run.output
+    interrupted = json.loads((backup_dir / run.run_id / "summary.json").read_text())
+    assert interrupted["outcome"] == "error" and interrupted["scope"]["kind"] == "partial"
+    assert (backup_dir / "latest").resolve() == (backup_dir / full_id).resolve()
+    assert (backup_dir / "LATEST").read_text().strip() == full_id

@@ -17,7 +17,7 @@ from typing import Any
 
 from grimoire_drill.errors import HarnessError
 from grimoire_drill.report.facts import is_simulated
-from grimoire_drill.report.scope import FULL, scope_of, verdict_label
+from grimoire_drill.report.scope import is_whole_drill_verdict, scope_of, verdict_label
 
 DEFAULT_LIMIT = 30
 
@@ -43,14 +43,14 @@ def history_record(summary: dict[str, Any]) -> dict[str, Any]:
 def last_verdicts(records: list[dict[str, Any]]) -> dict[str, str]:
     """Per backup id, the last *full* drill's verdict as ``list`` shows it (a later partial run is noted).
 
-    A record without a scope predates it (summary@1) and is read as full, as it was claimed then.
+    A failure of the whole drill counts as full (see ``is_whole_drill_verdict``). A record
+    without a scope predates it (summary@1) and is read as full, as it was claimed then.
     """
     full: dict[str, dict[str, Any]] = {}
     later_partial: dict[str, dict[str, Any]] = {}
     for record in records:
         backup_id = record.get("backup_id")
-        scope = record.get("scope") if isinstance(record.get("scope"), dict) else {}
-        if scope.get("kind", FULL) == FULL:
+        if is_whole_drill_verdict(record):
             full[backup_id] = record
             later_partial.pop(backup_id, None)
         else:

@@ -52,6 +52,17 @@ def is_full_pass(summary: Mapping[str, Any]) -> bool:
     return summary.get("outcome") == "passed" and not is_partial(summary)
 
 
+def is_whole_drill_verdict(summary: Mapping[str, Any]) -> bool:
+    """May this run stand for the backup (``latest``, ``list``)? A full run, or a failure of the
+    whole drill: nothing was selected, and checks skipped only because the backup failed earlier
+    (a missing collection skips its index checks). A newer failure must never hide behind an
+    older pass; a partial pass never stands for the whole drill."""
+    scope = scope_of(summary)
+    if scope["kind"] == FULL:
+        return True
+    return summary.get("outcome") == "failed" and not scope.get("selection") and not scope.get("deselected")
+
+
 def verdict_label(summary: Mapping[str, Any]) -> str:
     """PASSED, PARTIAL PASS (12 of 46 checks), FAILED (partial: 12 of 46 checks), ERROR…"""
     outcome = str(summary.get("outcome", "error"))
