@@ -172,6 +172,7 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
     drill = DrillRun(config, progress=printer,
                      extra_summary={"attribution": attribution} if attribution is not None else None)
     printer(f"run {drill.run_id}: drilling {config.backups}")
+    drill.decide_report_dir()  # here, so a busy --report-dir or a bad --prom-file is said before pytest starts
     for stray in sweep_strays(drill.run_id, [config.temp_dir] if config.temp_dir is not None else []):
         printer(f"removed a stray of a killed earlier run: {stray}")
     code = pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[drill])

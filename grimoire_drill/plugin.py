@@ -269,8 +269,9 @@ class DrillRun:
             if unmatched:
                 raise pytest.UsageError(f"{', '.join(unmatched)}: no check of the drill has this node id "
                                         "(see them with --pytest-args --collect-only)")
-            kept = [item for item in items if any(s.matches(item) for s in self.selectors)]
-            dropped = [item for item in items if item not in kept]
+            chosen = [any(s.matches(item) for s in self.selectors) for item in items]
+            kept = [item for item, keep in zip(items, chosen) if keep]
+            dropped = [item for item, keep in zip(items, chosen) if not keep]
             if dropped:
                 config.hook.pytest_deselected(items=dropped)
                 items[:] = kept
