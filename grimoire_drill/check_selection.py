@@ -2,13 +2,16 @@
 
 Why collect everything and deselect, rather than let pytest collect only what was named: the
 verdict must say "12 of 46 checks", and 46 is only known if the whole drill is collected. So
-node ids and test files given as pytest arguments (``drills/test_archive.py::test_fresh``)
-become a selection here: the run collects their folders, then deselects every check they do
-not name, through pytest's own ``pytest_deselected`` hook, like ``-k`` and ``--deselect`` do.
+node ids and test files given as pytest arguments (``drills/test_archive.py::test_fresh``),
+and ``--ignore``/``--ignore-glob``, become a selection here: the run collects the whole drill,
+then deselects what they leave out, through pytest's own ``pytest_deselected`` hook, like
+``-k`` and ``--deselect`` do.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -42,6 +45,31 @@ class NodeSelector:
         return True
 
 
+@dataclass(frozen=True)
+class IgnoreRule:
+    """``--ignore PATH`` or ``--ignore-glob GLOB``, applied as a deselection instead of at collection."""
+
+    text: str
+    path: Path | None = None
+    glob: str | None = None
+
+    def matches(self, item: pytest.Item) -> bool:
+        item_path = Path(item.path).resolve()
+        if self.path is not None:
+            return item_path == self.path or self.path in item_path.parents
+        return self.glob is not None and fnmatch.fnmatch(str(item_path), self.glob)
+
+
+def take_ignore_options(config: pytest.Config) -> list[IgnoreRule]:
+    """Move --ignore/--ignore-glob out of collection (so every check is counted) into rules."""
+    rules = [IgnoreRule(f"--ignore {value}", path=Path(os.path.abspath(value)).resolve())
+             for value in config.getoption("ignore", default=None) or []]
+    rules += [IgnoreRule(f"--ignore-glob {value}", glob=os.path.abspath(value))
+              for value in config.getoption("ignore_glob", default=None) or []]
+    config.option.ignore, config.option.ignore_glob = [], []
+    return rules
+
+
 def split_narrowing_args(args: Sequence[str], invocation_dir: Path) -> tuple[list[str], list[NodeSelector]]:
     """(what to collect, what to select): a file or node id is collected as its whole folder."""
     collect: list[str] = []
@@ -63,7 +91,7 @@ def split_narrowing_args(args: Sequence[str], invocation_dir: Path) -> tuple[lis
     return collect, selectors
 
 
-def selection_text(config: pytest.Config, selectors: Sequence[NodeSelector]) -> str:
+def selection_text(config: pytest.Config, selectors: Sequence[NodeSelector | IgnoreRule]) -> str:
     """The narrowing options of this session, as a person would type them ('' when none)."""
     parts: list[str] = [selector.text for selector in selectors]
     keyword = config.getoption("keyword", default="")

@@ -122,6 +122,10 @@ def _pytest_argv(keyword: str | None, pytest_args: Sequence[str], verbose: bool)
     return argv + _packaged_node_ids(pytest_args)
 
 
+VALUE_OPTIONS = ("-k", "-m", "-p", "--deselect", "--ignore", "--ignore-glob", "--maxfail", "-o", "--tb", "-W")
+PATH_OPTIONS = ("--ignore", "--ignore-glob")  # their value names a drill file, like a node id
+
+
 def _packaged_node_ids(pytest_args: Sequence[str]) -> list[str]:
     """``drills/test_archive.py::test_fresh`` (or ``test_archive.py::…``) names the packaged drill's file.
 
@@ -130,12 +134,13 @@ def _packaged_node_ids(pytest_args: Sequence[str]) -> list[str]:
     then turns it into a selection (the verdict counts it as partial).
     """
     resolved: list[str] = []
-    takes_value = False
+    takes_value = None
     for token in pytest_args:
-        if takes_value or token.startswith("-"):
-            takes_value = token in ("-k", "-m", "-p", "--deselect", "--ignore", "--maxfail", "-o", "--tb", "-W")
+        if token.startswith("-") or (takes_value is not None and takes_value not in PATH_OPTIONS):
+            takes_value = token if token in VALUE_OPTIONS else None
             resolved.append(token)
             continue
+        takes_value = None
         path_text, sep, names = token.partition("::")
         if not Path(path_text).exists():
             relative = Path(path_text)

@@ -23,7 +23,7 @@ from pymongo.errors import ConnectionFailure
 from . import archive
 from .attribution import collect as collect_attribution
 from .attribution import with_servers
-from .check_selection import NodeSelector, selection_text, split_narrowing_args
+from .check_selection import IgnoreRule, NodeSelector, selection_text, split_narrowing_args, take_ignore_options
 from .child_env import settle_platform_probe
 from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config
 from .engines.base import new_run_id
@@ -167,6 +167,7 @@ class DrillRun:
         self.folder: RunFolder | None = None  # the claimed folder (shared by pre-migration rounds)
         self.interrupted = False
         self.selectors: list[NodeSelector] = []  # files and node ids given as arguments, as a selection
+        self.ignored: list[IgnoreRule] = []      # --ignore/--ignore-glob, applied as a deselection
         self._collected = 0     # checks the full drill has: collected, before any deselection
         self._deselected = 0
         self._selection = ""
@@ -263,7 +264,12 @@ class DrillRun:
                                       items: list[pytest.Item]) -> None:
         """Count the full drill before -k/-m/--deselect narrow it; apply node ids given as arguments."""
         self._collected = len(items)
-        self._selection = selection_text(config, self.selectors)
+        self._selection = selection_text(config, [*self.selectors, *self.ignored])
+        if self.ignored:
+            dropped = [item for item in items if any(rule.matches(item) for rule in self.ignored)]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+                items[:] = [item for item in items if item not in dropped]
         if self.selectors:
             unmatched = [s.text for s in self.selectors if not any(s.matches(item) for item in items)]
             if unmatched:
@@ -499,6 +505,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(run, PLUGIN_NAME)
     collect, run.selectors = split_narrowing_args(config.args, config.invocation_params.dir)
     config.args[:] = collect  # the whole drill is collected, so "12 of 46 checks" has its 46
+    run.ignored = take_ignore_options(config)
     try:
         report_dir = run.decide_report_dir()
     except GrimoireDrillError as error:

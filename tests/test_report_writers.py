@@ -166,6 +166,17 @@ def test_a_pass_needs_a_known_archive_both_engines_and_no_failed_check():
     assert any(p.startswith("totals.failed:") for p in summary_problems(passed_with_failure))
 
 
+def test_a_partial_pass_may_leave_unread_what_it_did_not_check():
+    """`--pytest-args test_archive.py::test_backup_is_fresh` names the archive, never reads it: no sha256."""
+    fresh_only = partial_summary()
+    fresh_only["archive"]["sha256"] = None
+    assert summary_problems(fresh_only) == []
+    partial_with_failure = partial_summary()
+    partial_with_failure["checks"][0]["status"] = "failed"
+    partial_with_failure["totals"] = {"passed": 4, "failed": 1, "skipped": 0, "error": 0}
+    assert any(p.startswith("totals.failed:") for p in summary_problems(partial_with_failure))
+
+
 def test_totals_must_add_up_the_checks():
     summary = example_summary()
     summary["totals"]["passed"] = 15

@@ -107,3 +107,23 @@ def test_a_node_id_selects_its_check_and_its_parametrisations(tmp_path, nodeid, 
         path = module
     Item.nodeid = nodeid
     assert target.matches(Item()) is selected
+
+
+def test_ignore_options_become_a_deselection_so_the_ignored_checks_are_still_counted(tmp_path):
+    from types import SimpleNamespace
+
+    from grimoire_drill.check_selection import take_ignore_options
+
+    drills = tmp_path / "drills"
+    drills.mkdir()
+    for name in ("test_archive.py", "test_mongodb.py"):
+        (drills / name).write_text("")
+    option = SimpleNamespace(ignore=[str(drills / "test_mongodb.py")], ignore_glob=[str(drills / "*_archive.py")])
+    config = SimpleNamespace(option=option, getoption=lambda name, default=None: getattr(option, name, default))
+    rules = take_ignore_options(config)
+    assert option.ignore == [] and option.ignore_glob == []  # collection now sees every check
+    items = {name: SimpleNamespace(path=drills / name, nodeid=f"{name}::test_x")
+             for name in ("test_archive.py", "test_mongodb.py")}
+    assert [rule.matches(items["test_mongodb.py"]) for rule in rules] == [True, False]
+    assert [rule.matches(items["test_archive.py"]) for rule in rules] == [False, True]
+    assert rules[0].text == f"--ignore {drills / 'test_mongodb.py'}"

@@ -242,3 +242,20 @@ def test_an_interrupted_run_never_replaces_latest(sample_factory, run_cli, tmp_p
     assert interrupted["outcome"] == "error" and interrupted["scope"]["kind"] == "partial"
     assert (backup_dir / "latest").resolve() == (backup_dir / full_id).resolve()
     assert (backup_dir / "LATEST").read_text().strip() == full_id
+
+
+def test_a_node_id_in_pytest_args_is_a_selection_counted_against_the_whole_drill(sample_factory, run_cli, tmp_path):
+    report = tmp_path / "report"
+    result = run_cli(*RUN, sample_factory(), "--report-dir", report,
+                     "--pytest-args", "drills/test_archive.py::test_backup_is_fresh --ignore drills/test_mongodb.py")
+    assert result.returncode == 0, result.output
+    summary = json.loads((report / "summary.json").read_text())
+    assert [c["id"] for c in summary["checks"]] == ["archive.fresh"]
+    scope = summary["scope"]
+    assert scope["kind"] == "partial" and scope["ran"] == 1 and scope["of"] > 40
+    assert scope["selection"].startswith("test_archive.py::test_backup_is_fresh --ignore ")
+    assert result.stdout.startswith(f"PARTIAL PASS (1 of {scope['of']} checks)")
+    unknown = run_cli(*RUN, sample_factory(), "--report-dir", tmp_path / "r2",
+                      "--pytest-args", "drills/test_archive.py::test_no_such_check")
+    assert unknown.returncode == 2, unknown.output
+    assert "test_archive.py::test_no_such_check: no check of the drill has this node id" in unknown.stderr
