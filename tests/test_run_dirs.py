@@ -74,9 +74,11 @@ def test_a_busy_report_dir_is_waited_for_then_taken_beside(tmp_path):
         assert (report / "summary.json").read_text() == "{}"  # the other run's outputs are left alone
     finally:
         folder.release()
+    (report / "MANIFEST.sha256.asc").write_text("a signature of the older run's manifest")
     free = claim_explicit_folder(report, RUN_IDS[1], wait_s=0.3, wait_limit="-", say=said.append)
     free.release()
-    assert free.path == report and not (report / "summary.json").exists()  # no output of an older run is left
+    assert free.path == report  # no output of an older run is left, so none can be stamped or vouched for
+    assert not (report / "summary.json").exists() and not (report / "MANIFEST.sha256.asc").exists()
 
 
 def test_node_ids_and_files_are_collected_as_their_folder_and_kept_as_a_selection(tmp_path):

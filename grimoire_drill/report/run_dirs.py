@@ -28,12 +28,13 @@ from typing import IO, Callable, Iterator
 
 from ..errors import HarnessError
 from .atomic import write_atomic
+from .manifest import MANIFEST_NAME, SIGNATURE_NAME
 
 LOCK_NAME = ".lock"
 LATEST_LINK = "latest"
 LATEST_FILE = "LATEST"
 RUN_ID = re.compile(r"^[0-9]{14}[0-9a-f]{6}$")
-STALE_OUTPUTS = ("report.html", "junit.xml", "summary.json", "drill.prom", "MANIFEST.sha256")
+STALE_OUTPUTS = ("report.html", "junit.xml", "summary.json", "drill.prom", MANIFEST_NAME, SIGNATURE_NAME)
 LOCK_POLL_S = 0.2
 
 
