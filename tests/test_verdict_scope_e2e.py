@@ -116,11 +116,13 @@ def test_archive_only_run_is_partial_everywhere_and_leaves_latest_on_the_full_ru
 
 def test_keep_runs_removes_old_run_folders_but_never_the_one_latest_names(sample_factory, run_cli, tmp_path):
     backups, backup_id = _backups(sample_factory(), tmp_path)
-    assert run_cli(*RUN, backups, "-q").returncode == 0
+    full = run_cli(*RUN, backups, "-q")
+    assert full.returncode == 0, full.output
     backup_dir = tmp_path / "reports" / backup_id
     (full_id,) = _run_folders(backup_dir)
     for _ in range(3):
-        assert run_cli(*RUN, backups, "-k", "archive", "--keep-runs", "2").returncode == 0
+        partial = run_cli(*RUN, backups, "-k", "archive", "--keep-runs", "2")
+        assert partial.returncode == 0, partial.output
     kept = _run_folders(backup_dir)
     history = [json.loads(line)["run_id"] for line in (tmp_path / "reports" / "history.jsonl").read_text().splitlines()]
     assert len(history) == 4 and history[0] == full_id

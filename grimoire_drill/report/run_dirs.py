@@ -131,7 +131,7 @@ def prune_runs(backup_dir: Path, keep: int, *, protect: set[str]) -> list[Path]:
     with _backup_lock(backup_dir):
         spare = set(protect) | {latest_run_id(backup_dir)}
         runs = sorted((p for p in backup_dir.iterdir() if RUN_ID.match(p.name) and p.is_dir() and not p.is_symlink()),
-                      key=lambda p: p.name, reverse=True)
+                      key=_claimed_at, reverse=True)
         for folder in runs[max(0, keep):]:
             if folder.name in spare:
                 continue
@@ -146,6 +146,15 @@ def prune_runs(backup_dir: Path, keep: int, *, protect: set[str]) -> list[Path]:
             finally:
                 lock.close()
     return removed
+
+
+def _claimed_at(folder: Path) -> tuple[int, str]:
+    """When the run claimed its folder: its ``.lock`` is created then and never written. (A run
+    id orders runs by the second only; two runs started in one second are told apart here.)"""
+    try:
+        return (folder.joinpath(LOCK_NAME).stat().st_mtime_ns, folder.name)
+    except OSError:
+        return (0, folder.name)
 
 
 def _try_lock(folder: Path) -> IO[str] | None:
