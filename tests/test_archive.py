@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grimoire_drill import archive as archive_module
+from grimoire_drill.archive import stream as archive_stream
 from grimoire_drill.archive import (
     Limits,
     extract,
@@ -25,7 +25,7 @@ from grimoire_drill.archive import (
     read_backup_info,
     tree_digest,
 )
-from grimoire_drill.archive_writer import FileWriter
+from grimoire_drill.archive.writer import FileWriter
 from grimoire_drill.errors import DrillFailure, HarnessError
 
 NAME = "backup_20261124_020000"
@@ -530,7 +530,7 @@ def test_the_second_layer_refuses_a_file_the_kernel_put_outside(workspace):
 def test_an_interrupt_mid_extraction_stops_every_thread_and_closes_every_file(workspace, monkeypatch):
     """Ctrl-C lands while files are being written: it propagates as it is, and the reader and
     writer threads are gone, with no file left open, when extract returns."""
-    monkeypatch.setattr(archive_module, "PROGRESS_INTERVAL_SECONDS", 0)  # a callback per chunk read
+    monkeypatch.setattr(archive_stream, "PROGRESS_INTERVAL_SECONDS", 0)  # a callback per chunk read
     members = [dir_member(NAME)] + [file_member(f"{NAME}/uploads/{number}.bin", os.urandom(200_000))
                                     for number in range(60)]
     archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", members)

@@ -1,6 +1,6 @@
 """The archive as a stream: read once and hashed, inflated on a thread of its own, fed to tarfile.
 
-Why apart from the pass (archive.py): these pieces know bytes, not members. Each bounds what it
+Why apart from the pass (extraction.py): these pieces know bytes, not members. Each bounds what it
 holds: the inflater a few chunks ahead, the feed the last KEEP bytes and no read larger than
 its ``max_read``, and every chunk it takes is shown to a ``check`` (the inflate budget).
 """
@@ -12,6 +12,7 @@ import os
 import queue
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,36 @@ from zlib_ng import zlib_ng
 
 MIB = 1024**2
 CHUNK = 1 * MIB
+PROGRESS_INTERVAL_SECONDS = 0.5
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes in all), called from the caller's thread
+
+
+class Ticker:
+    """Rate-limits progress callbacks so a fast disk does not drown the caller."""
+
+    def __init__(self, progress: Progress | None, total: int):
+        self._progress = progress
+        self._total = total
+        self._last = float("-inf")
+
+    def tick(self, done: int) -> None:
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_INTERVAL_SECONDS:
+            self._last = now
+            self._progress(done, self._total)
+
+    def done(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress(done, self._total)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a message's tail: its text, or its type when it has none."""
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
 
 
 class SourceReadError(Exception):

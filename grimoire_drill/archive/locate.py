@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
+from grimoire_drill.archive.folder import folder_size
 from grimoire_drill.errors import DrillFailure, HarnessError
 
 NAME_PATTERN = re.compile(r"backup_(\d{8}_\d{6})")
@@ -128,29 +129,6 @@ def locate(target: Path, tz: tzinfo = UTC) -> BackupRef:
             fix="check that the backup job ran and wrote here (BACKUP_DIR of scripts/backup-production.sh)",
         )
     return _checked(candidates[0], newest=True)
-
-
-def walk_tree(root: Path) -> Iterator[tuple[str, os.DirEntry]]:
-    """(relative posix path, DirEntry) for everything under root, never following symlinks.
-
-    Links are entries, not folders to enter, so a link loop (``a -> b``, ``b -> a``) or a link
-    to ``..`` cannot make a walk endless or lead it out of the tree.
-    """
-    stack = [(Path(root), "")]
-    while stack:
-        folder, prefix = stack.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                rel = f"{prefix}{entry.name}"
-                yield rel, entry
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((Path(entry.path), rel + "/"))
-
-
-def folder_size(root: Path) -> int:
-    """Bytes of the regular files under ``root`` (links not followed)."""
-    return sum(entry.stat(follow_symlinks=False).st_size for _rel, entry in walk_tree(root)
-               if entry.is_file(follow_symlinks=False))
 
 
 # --------------------------------------------------------------------------- candidates

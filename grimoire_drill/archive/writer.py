@@ -1,6 +1,6 @@
 """Writing the archive's regular files on a few threads while the stream is read on.
 
-Why apart: the pass (archive.py) reads, checks and inflates; this writes, and checks again at
+Why apart: the pass (extraction.py) reads, checks and inflates; this writes, and checks again at
 the kernel's word where each file landed. A failed write is the archive's fault (a failed
 drill, :func:`write_failure`) or the machine's (raised as it is).
 """
@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+from grimoire_drill.archive.guard import quoted
 from grimoire_drill.errors import DrillFailure
 from grimoire_drill.limits import Limits
-from grimoire_drill.archive_guard import quoted
 
 MIB = 1024**2
 # Write errors that are about this machine, not about the archive.
