@@ -55,6 +55,6 @@ def inspect_backup(target: Path, temp: Path, *, passphrase: str | None = None, l
             if name == "database.backup":
                 lines += [f"  {entry}" for entry in pg_table_of_contents(dump)]
     uploads = root / "uploads"
-    files = [p for p in uploads.rglob("*") if p.is_file()] if uploads.is_dir() else []
-    lines.append(f"uploads  {len(files)} files, {sum(p.stat().st_size for p in files):,} bytes")
+    files = sorted(archive.regular_files(uploads)) if uploads.is_dir() else []  # the drill's own count
+    lines.append(f"uploads  {len(files)} files, {sum((uploads / name).stat().st_size for name in files):,} bytes")
     return "\n".join(lines)

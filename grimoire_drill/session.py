@@ -7,7 +7,6 @@ check that could not run is reported as not run, never as passed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -64,14 +63,6 @@ class Outcome:
             # a fresh traceback each time: re-raising one object would grow it with every check
             raise self.error.with_traceback(None) from None
         return self.value
-
-
-def _links_to_upload(entry: os.DirEntry, top: str) -> bool:
-    """A symlink to a regular file inside uploads/; a loop (``a -> b``, ``b -> a``) or a dangling link is not."""
-    try:
-        return entry.is_file() and os.path.realpath(entry.path, strict=True).startswith(top)
-    except OSError:
-        return False
 
 
 def _wait_noticing_signals(futures: list[Future]) -> None:
@@ -333,24 +324,13 @@ class DrillSession:
             return self._export_counts
 
     def upload_files(self) -> frozenset[str]:
-        """Regular files under uploads/, as paths relative to it: one walk serves the count and every lookup."""
+        """Regular files under uploads/, as paths relative to it: one walk serves the count and every lookup.
+
+        A link to another upload is that upload; the walk is the archive's (never enters a link).
+        """
         def walk() -> frozenset[str]:
             uploads = self.extracted().root / "uploads"
-            found: set[str] = set()
-            pending = [("", str(uploads))] if uploads.is_dir() else []
-            top = os.path.realpath(uploads) + os.sep
-            while pending:
-                relative, folder = pending.pop()
-                with os.scandir(folder) as entries:
-                    for entry in entries:
-                        name = f"{relative}{entry.name}"
-                        if entry.is_dir(follow_symlinks=False):
-                            pending.append((name + "/", entry.path))
-                        elif entry.is_file(follow_symlinks=False):
-                            found.add(name)
-                        elif _links_to_upload(entry, top):
-                            found.add(name)  # a link to another upload is that upload
-            return frozenset(found)
+            return archive.regular_files(uploads) if uploads.is_dir() else frozenset()
         return self._stage("upload_files", walk)
 
     def postgres_dump(self) -> Path:

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from grimoire_drill.archive import extract, find_backups, locate, tree_digest
+from grimoire_drill.archive import extract, find_backups, locate, regular_files, tree_digest, walk_tree
 from grimoire_drill.errors import DrillFailure
 from grimoire_drill.limits import Limits
 from test_defects_e2e import open_area  # noqa: F401 - the fixture: work dirs PostgreSQL's user can reach
@@ -330,6 +330,29 @@ def test_symlink_loops_inside_the_backup_extract_and_every_walk_ends(workspace, 
     shutil.copytree(result.root, copy, symlinks=True)
     assert extract(locate(copy), tmp_path / "unused").sha256 == digest
     assert not (tmp_path / "unused").exists()
+
+
+def test_the_uploads_walk_counts_files_and_links_to_them_but_never_leaves_uploads(workspace, tmp_path):
+    """The one walker the drill uses for uploads/: a link to another upload is that upload; a loop, a
+    dangling link, a link to a folder and a link out of uploads/ are not files, and none is entered."""
+    outside = tmp_path / "not-the-backup"
+    outside.mkdir()
+    (outside / "marker.jpg").write_bytes(b"outside the backup")
+    members = [*good_members(), file_member(f"{NAME}/uploads/deep/b.jpg", b"b"),
+               link_member(f"{NAME}/uploads/a", "b"), link_member(f"{NAME}/uploads/b", "a"),
+               link_member(f"{NAME}/uploads/self", "self"), link_member(f"{NAME}/uploads/top", ".."),
+               link_member(f"{NAME}/uploads/here", "."), link_member(f"{NAME}/uploads/deep/back", "../deep"),
+               link_member(f"{NAME}/uploads/gone.jpg", "missing.jpg"),
+               link_member(f"{NAME}/uploads/info.txt", "../backup_info.txt"),
+               link_member(f"{NAME}/uploads/deep/again.jpg", "../recipes/a.jpg")]
+    archive = write_archive(workspace["backups"] / f"{NAME}.tar.gz", members)
+    uploads = extract(locate(archive), workspace["dest"]).root / "uploads"
+    (uploads / "escape.jpg").symlink_to(outside / "marker.jpg")  # planted after the pass, as on a shared disk
+
+    assert regular_files(uploads) == {"recipes/a.jpg", "latest.jpg", "copy.jpg", "deep/b.jpg", "deep/again.jpg"}
+    walked = [rel for rel, _entry in walk_tree(uploads)]
+    assert len(walked) == len(set(walked)) == 16  # every entry once: no link was entered
+    assert not any(rel.startswith(("top/", "here/", "deep/back/")) for rel in walked)
 
 
 # --------------------------------------------------------------------------- ambiguous layouts

@@ -25,7 +25,7 @@ below, from here.
 """
 
 from grimoire_drill.archive.extraction import extract, read_backup_info
-from grimoire_drill.archive.folder import Extracted, folder_size, tree_digest, walk_tree
+from grimoire_drill.archive.folder import Extracted, folder_size, regular_files, tree_digest, walk_tree
 from grimoire_drill.archive.locate import BackupRef, find_backups, locate, parse_backup_name
 from grimoire_drill.archive.stream import Progress
 from grimoire_drill.limits import Limits
@@ -41,6 +41,7 @@ __all__ = [
     "locate",
     "parse_backup_name",
     "read_backup_info",
+    "regular_files",
     "tree_digest",
     "walk_tree",
 ]

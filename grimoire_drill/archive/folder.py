@@ -3,7 +3,9 @@
 Why one walker: a backup tree is as untrusted as the archive it came from. A symlink loop
 (``a -> b``, ``b -> a``), a link to ``..`` or to ``/`` would make a walk that follows links
 endless or lead it out of the backup, so every walk of a backup tree (the digest of a
-``backup_*`` folder, its size) goes through :func:`walk_tree`, which never enters a link.
+``backup_*`` folder, its size, the uploads the drill looks up) goes through :func:`walk_tree`,
+which never enters a link, and :func:`regular_files`, which counts a link only when it lands on
+a regular file inside the same tree.
 """
 
 from __future__ import annotations
@@ -56,6 +58,25 @@ def folder_size(root: Path) -> int:
     """Bytes of the regular files under ``root`` (links not followed)."""
     return sum(entry.stat(follow_symlinks=False).st_size for _rel, entry in walk_tree(root)
                if entry.is_file(follow_symlinks=False))
+
+
+def regular_files(root: Path) -> frozenset[str]:
+    """Relative paths of the regular files under ``root``, and of the links to one inside it.
+
+    A link to another file of the tree is that file (the application serves it); a link that
+    dangles, loops or lands outside ``root`` is not a file of the tree.
+    """
+    top = os.path.realpath(root) + os.sep
+    return frozenset(rel for rel, entry in walk_tree(root)
+                     if entry.is_file(follow_symlinks=False) or _links_inside(entry, top))
+
+
+def _links_inside(entry: os.DirEntry, top: str) -> bool:
+    """A symlink to a regular file under ``top``; a loop (``a -> b``, ``b -> a``) or a dangling link is not."""
+    try:
+        return entry.is_file() and os.path.realpath(entry.path, strict=True).startswith(top)
+    except OSError:
+        return False
 
 
 def tree_digest(root: Path, progress: Progress | None = None,
