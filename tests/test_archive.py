@@ -1,4 +1,4 @@
-"""archive.py on real files: locating by name, the single pass, and archives that attack the host."""
+"""grimoire_drill.archive on real files: locating by name, the single pass, and archives that attack the host."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Property-based tests: damaged input is either still valid or a DrillFailure, never anything else.
 
-For every reader of archive.py and dump.py, arbitrary truncations and byte flips of real files
+For every reader of archive/ and dump.py, arbitrary truncations and byte flips of real files
 must end in accepted-and-valid data or a one-line DrillFailure: never another exception, and
 never a silently shortened count.
 """
