@@ -88,7 +88,7 @@ class Printer:
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("backups", nargs="?", type=Path, help=OPTIONS[0].help)
     for option in OPTIONS[1:]:
-        if option.name == "passphrase":
+        if option.env_only:
             continue
         if option.flag:
             parser.add_argument(option.cli, action="store_true", default=None, help=option.help)

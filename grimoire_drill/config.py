@@ -1,19 +1,21 @@
 """One frozen DrillConfig, built from one table of options.
 
 The same table feeds the CLI (``grimoire-drill run --max-age-hours``), the pytest plugin
-(``pytest drills/ --drill-max-age-hours``, ini ``grimoire_drill_max_age_hours``) and the
-environment (``GRIMOIRE_DRILL_MAX_AGE_HOURS``), so every way of running shares one help text
-and one precedence: flag > environment > ini > default.
+(``pytest drills/ --drill-max-age-hours``, ini ``grimoire_drill_max_age_hours``), the
+environment (``GRIMOIRE_DRILL_MAX_AGE_HOURS``) and the fields of ``DrillConfig`` itself, so
+adding a setting is one line of ``OPTIONS``: every way of running shares one name, one type,
+one default and one help text, and one precedence: flag (or ini) > environment > default.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+import typing
+from dataclasses import dataclass, field, make_dataclass
 from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from .deadline import parse_seconds
 from .errors import HarnessError
@@ -24,7 +26,7 @@ ENV_PREFIX = "GRIMOIRE_DRILL_"
 
 @dataclass(frozen=True)
 class Option:
-    """One setting: its name, how to parse it, its default and its single help text."""
+    """One setting: its name, how to parse it (which is also its type), its default and its single help text."""
 
     name: str
     help: str
@@ -34,6 +36,7 @@ class Option:
     secret: bool = False
     flag: bool = False
     file: str | None = None  # the option naming a file that holds this (secret) value instead
+    env_only: bool = False   # never a flag or ini value: a command line is visible in ps
 
     @property
     def cli(self) -> str:
@@ -42,6 +45,12 @@ class Option:
     @property
     def env(self) -> str:
         return ENV_PREFIX + self.name.upper()
+
+    @property
+    def type(self) -> Any:
+        """The field's type: what ``parse`` returns (``Path``, ``float``... or a parser's return annotation)."""
+        kind = self.parse if isinstance(self.parse, type) else typing.get_type_hints(self.parse)["return"]
+        return kind if self.default is not None else Optional[kind]
 
 
 def _parse_bool(text: str) -> bool:
@@ -96,7 +105,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("now", "pretend the drill runs at this ISO-8601 time (for ages)", _parse_now),
     Option("passphrase_file", "file holding the GPG passphrase of .tar.gz.gpg archives "
            "(or env GRIMOIRE_DRILL_PASSPHRASE)", Path),
-    Option("passphrase", "GPG passphrase (environment only, never a flag)", secret=True),
+    Option("passphrase", "GPG passphrase (environment only, never a flag)", secret=True, env_only=True),
     Option("jobs", "parallel restore jobs (pg_restore -j, collections at once); default: CPU count", int),
     Option("timeout", "end the whole run after this many seconds: exit 2 naming the phase, everything cleaned up, "
            "outputs written (default: limits.run_timeout_s of expectations.toml, 6 h)", parse_seconds),
@@ -110,42 +119,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("expectations", "expectations.toml to use instead of the packaged drills/expectations.toml", Path),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
-ENV_ONLY = {"passphrase"}
 
 
-@dataclass(frozen=True)
-class DrillConfig:
-    """Everything a drill needs to know, decided once, before any work starts."""
+class _DrillConfigBehaviour:
+    """What a DrillConfig does with its settings; its fields come from ``OPTIONS`` (see ``DrillConfig``)."""
 
-    backups: Path | None = None
-    engine: str = "auto"
-    mongo_engine: str | None = None
-    postgres_engine: str | None = None
-    require_real: bool = False
-    mongo_uri: str | None = field(default=None, repr=False)
-    mongo_uri_file: Path | None = None
-    postgres_dsn: str | None = field(default=None, repr=False)
-    postgres_dsn_file: Path | None = None
-    mongo_image: str = "mongo:7.0"
-    postgres_image: str = "postgres:15-alpine"
-    report_dir: Path | None = None
-    history: Path | None = None
-    keep_runs: int = 30
-    prom_file: Path | None = None
-    max_age_hours: float | None = None
-    min_size_kb: float | None = None
-    backup_timezone: tzinfo = timezone.utc
-    now: datetime | None = None
-    passphrase_file: Path | None = None
-    passphrase: str | None = field(default=None, repr=False)
-    jobs: int | None = None
-    timeout: float | None = None
-    then: str | None = None
-    then_timeout: float = 3600.0
-    then_allow_simulated: bool = False
-    sign_key: str | None = None
-    temp_dir: Path | None = None
-    expectations: Path | None = None
+    __slots__ = ()
+
+    def source_of(self, name: str) -> str:
+        """Where setting ``name`` came from: "flag" (or ini), "env", "file" or "default" (also when built by hand)."""
+        return dict(self.sources).get(name, "default")
 
     @property
     def mongo_kind(self) -> str:
@@ -157,7 +140,11 @@ class DrillConfig:
 
     @property
     def job_count(self) -> int:
-        return max(1, os.cpu_count() or 1) if self.jobs is None else max(1, self.jobs)
+        """--jobs, else one per CPU (``os.cpu_count()`` is None where it cannot tell: then one)."""
+        if self.jobs is not None:
+            return max(1, self.jobs)
+        cpus = os.cpu_count()
+        return 1 if cpus is None else max(1, cpus)
 
     def read_passphrase(self) -> str | None:
         """Passphrase from --passphrase-file, else the environment; never from argv."""
@@ -192,6 +179,21 @@ class DrillConfig:
         if self.require_real and self.mongo_kind == "simulated":
             raise HarnessError("--require-real contradicts --mongo-engine simulated", fix="drop one of them")
         return self
+
+
+def _config_field(option: Option) -> tuple[str, Any, Any]:
+    """One field of DrillConfig, as ``make_dataclass`` takes it; a secret never shows in ``repr``."""
+    return option.name, option.type, field(default=option.default, repr=not option.secret)
+
+
+DrillConfig = make_dataclass(
+    "DrillConfig",
+    [*(_config_field(option) for option in OPTIONS),
+     # (name, where it came from) for each setting set by build_config: see source_of()
+     ("sources", tuple[tuple[str, str], ...], field(default=(), repr=False, compare=False))],
+    bases=(_DrillConfigBehaviour,), frozen=True, namespace={
+        "__module__": __name__,
+        "__doc__": "Everything a drill needs to know, decided once, before any work starts: one field per option."})
 
 
 def _parsed(option: Option, get: Callable[[Option], Any], source: str) -> Any:
@@ -237,15 +239,16 @@ def build_config(lookup: Callable[[Option], Any], environ: dict[str, str] | None
     """Resolve every option: ``lookup`` gives the flag/ini value (None when unset), then env, then default."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for option in OPTIONS:
-        value = None if option.name in ENV_ONLY else _parsed(option, lookup, option.cli)
+        value, source = (None if option.env_only else _parsed(option, lookup, option.cli)), "flag"
         if value is None and option.env in env and env[option.env] != "":
-            value = _parsed(option, lambda o: o.parse(env[o.env]), option.env)
+            value, source = _parsed(option, lambda o: o.parse(env[o.env]), option.env), "env"
         if value is None:
-            value = option.default
-        values[option.name] = value
+            value, source = option.default, "default"
+        values[option.name], sources[option.name] = value, source
     for option in OPTIONS:
         if option.file is not None and values[option.file] is not None:
             values[option.name] = _secret_from_file(option, values[option.name], values[option.file])
-    known = {f.name for f in fields(DrillConfig)}
-    return DrillConfig(**{k: v for k, v in values.items() if k in known}).check()
+            sources[option.name] = "file"
+    return DrillConfig(**values, sources=tuple(sources.items())).check()

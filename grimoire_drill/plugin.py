@@ -49,8 +49,8 @@ def drill_flag(option: Option) -> str:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grimoire-drill", "restore drill of Le Grimoire backups")
     for option in OPTIONS:
-        if option.name == "passphrase":
-            continue  # environment only: a passphrase never travels on a command line
+        if option.env_only:
+            continue  # a passphrase never travels on a command line
         flag = drill_flag(option)
         if option.flag:
             group.addoption(flag, action="store_true", default=None, dest=f"drill_{option.name}", help=option.help)

@@ -59,6 +59,49 @@ def test_bad_environment_value_names_the_variable():
         build_config(_flags(), {"GRIMOIRE_DRILL_MIN_SIZE_KB": "lots"})
 
 
+def test_drill_config_has_one_field_per_option_with_its_default():
+    """DrillConfig is made from OPTIONS: a new option is one line of the table, nothing to re-list."""
+    import dataclasses
+
+    from grimoire_drill.config import DrillConfig
+
+    fields = {f.name: f for f in dataclasses.fields(DrillConfig)}
+    assert [f for f in fields if f != "sources"] == [option.name for option in OPTIONS]
+    defaults = DrillConfig()
+    for option in OPTIONS:
+        assert getattr(defaults, option.name) == option.default, option.name
+        assert fields[option.name].repr is not option.secret, option.name
+    built = build_config(_flags(), {})
+    assert all(getattr(built, option.name) == option.default for option in OPTIONS)
+    assert all(built.source_of(option.name) == "default" for option in OPTIONS)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.engine = "docker"
+
+
+def test_every_secret_option_is_absent_from_repr(tmp_path):
+    """Whatever the secret options are, their values never reach repr (logs, tracebacks, reports)."""
+    secrets = [option for option in OPTIONS if option.secret]
+    assert {"passphrase", "postgres_dsn", "mongo_uri"} <= {option.name for option in secrets}
+    env = {option.env: f"secret-{option.name}-value" for option in secrets}
+    config = build_config(_flags(), env)
+    for option in secrets:
+        assert getattr(config, option.name) == f"secret-{option.name}-value"
+        assert f"secret-{option.name}-value" not in repr(config) and f"secret-{option.name}-value" not in str(config)
+
+
+def test_each_setting_says_where_it_came_from(tmp_path):
+    dsn = tmp_path / "dsn"
+    dsn.write_text("postgresql://u:p@db/x")
+    config = build_config(_flags(max_age_hours=12.0, postgres_dsn_file=dsn), {"GRIMOIRE_DRILL_MIN_SIZE_KB": "50"})
+    assert [config.source_of(name) for name in ("max_age_hours", "min_size_kb", "postgres_dsn", "jobs")] == [
+        "flag", "env", "file", "default"]
+
+
+def test_the_environment_only_passphrase_has_no_flag(run_cli):
+    help_text = run_cli("run", "--help").stdout
+    assert "--passphrase-file" in help_text and "--passphrase " not in help_text
+
+
 def test_every_option_has_help_and_an_env_name():
     for option in OPTIONS:
         assert option.help and option.env.startswith("GRIMOIRE_DRILL_")
