@@ -59,6 +59,12 @@ def expectations(request):
     return _run(request.config).expectations
 
 
+@pytest.fixture(scope="session")
+def thresholds(request):
+    """What the checks judge against (max age, min size...), resolved once from flags, env and expectations."""
+    return _run(request.config).thresholds
+
+
 @pytest.fixture
 def evidence() -> Evidence:
     """Filled by a check: its one-line message and the data the report shows."""

@@ -15,21 +15,22 @@ def test_backup_found(drill, evidence):
 
 
 @pytest.mark.check("archive.fresh")
-def test_backup_is_fresh(drill, expectations, evidence):
+def test_backup_is_fresh(drill, thresholds, evidence):
     ref = drill.located()
-    limit = drill.config.max_age_hours if drill.config.max_age_hours is not None else expectations.max_age_hours
+    limit = thresholds.max_age_hours
     age = (drill.now - ref.taken_at).total_seconds() / 3600
     evidence.data.update(age_hours=round(age, 2), max_age_hours=limit, taken_at=ref.taken_at.isoformat(),
                          measured_from="archive name (file mtime ignored)")
-    assert age >= -0.1, f"{ref.name}: taken {-age:.1f} h in the future — check the backup host's clock"
+    assert age >= -thresholds.future_tolerance_hours, (
+        f"{ref.name}: taken {-age:.1f} h in the future — check the backup host's clock")
     assert age <= limit, f"{ref.name}: {age:.1f} h old, more than {limit:g} h — the nightly backup did not run"
     evidence.message = f"{ref.name} is {age:.1f} h old (limit {limit:g} h)"
 
 
 @pytest.mark.check("archive.size")
-def test_backup_is_big_enough(drill, expectations, evidence):
+def test_backup_is_big_enough(drill, thresholds, evidence):
     ref = drill.located()
-    limit_kb = drill.config.min_size_kb if drill.config.min_size_kb is not None else expectations.min_size_kb
+    limit_kb = thresholds.min_size_kb
     evidence.data.update(size_bytes=ref.size_bytes, min_size_kb=limit_kb)
     assert ref.size_bytes >= limit_kb * 1024, (
         f"{ref.path.name}: {ref.size_bytes / 1024:.1f} KB, less than {limit_kb:g} KB — a dump step probably failed")
@@ -45,12 +46,6 @@ def test_archive_reads_to_the_end(drill, evidence):
                         f"sha256 {extracted.sha256[:16]}…, every member inside the backup folder")
 
 
-# backup-production.sh writes Backup ID when it starts and Backup Date after the dumps, both in the
-# backup host's local time; the dumps of a large backup may take hours, never days.
-BACKUP_DATE_MAX_LAG = timedelta(hours=12)
-BACKUP_DATE_EARLY = timedelta(minutes=1)
-
-
 def _backup_date(text: str) -> datetime | None:
     """``date '+%Y-%m-%d %H:%M:%S %Z'`` as naive local time (the zone is the host's, as is the ID's)."""
     try:
@@ -60,7 +55,8 @@ def _backup_date(text: str) -> datetime | None:
 
 
 @pytest.mark.check("archive.backup_info")
-def test_backup_info_matches_name(drill, evidence):
+def test_backup_info_matches_name(drill, thresholds, evidence):
+    """backup-production.sh writes Backup ID when it starts and Backup Date after the dumps, both local time."""
     ref = drill.located()
     info = drill.backup_info()
     evidence.data.update(info)
@@ -75,7 +71,8 @@ def test_backup_info_matches_name(drill, evidence):
         started = datetime.strptime(ref.backup_id, "%Y%m%d_%H%M%S")
         lag = written - started
         evidence.data.update(backup_date_lag_seconds=lag.total_seconds())
-        assert -BACKUP_DATE_EARLY <= lag <= BACKUP_DATE_MAX_LAG, (
+        early = timedelta(minutes=thresholds.backup_date_early_minutes)
+        assert -early <= lag <= timedelta(hours=thresholds.backup_date_max_lag_hours), (
             f"backup_info.txt says Backup Date {quote(shown)} but the archive is named {ref.name} "
             f"({lag.total_seconds() / 3600:+.1f} h apart) — backup_info.txt belongs to another backup")
     evidence.message = (f"backup_info.txt: Backup ID {backup_id}, {quote(info.get('Environment', '?'))} "

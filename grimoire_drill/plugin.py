@@ -36,6 +36,7 @@ from .report.scope import build_scope
 from .report.summary import CheckResult, build_summary
 from .session import DrillSession
 from .text import ELLIPSIS, quote
+from .thresholds import Thresholds, resolve_thresholds
 
 PLUGIN_NAME = "grimoire_drill_run"
 DEFAULT_REPORTS = Path("reports")
@@ -156,6 +157,7 @@ class DrillRun:
         else:
             self.run_id, self.expectations, self.session = session.run_id, session.expectations, session
         self.owns_session = session is None
+        self.thresholds: Thresholds = resolve_thresholds(config, self.expectations)  # what every check judges against
         self.round_label = round_label
         self.extra_summary = dict(extra_summary or {})
         self.record_history = record_history
@@ -174,7 +176,6 @@ class DrillRun:
         self._checks_started: float | None = None
         self._checked_at: datetime | None = None
         self._checks_done: float | None = None
-        self.outputs: list[Path] = []
         self.seal_error: HarnessError | None = None  # sealing or signing the outputs failed (exit 2)
 
     # -- where outputs go --------------------------------------------------------------------
@@ -321,6 +322,7 @@ class DrillRun:
         self.summary["scope"] = build_scope([c.status for c in self.checks],
                                             full_count=self._collected + self._extra_count,
                                             deselected=self._deselected, selection=self._selection)
+        self.summary["thresholds"] = self.thresholds.as_summary()
         self.summary.update(self.extra_summary)
         if "attribution" in self.summary:
             self.summary["attribution"] = with_servers(self.summary["attribution"], self.summary["engines"])
@@ -329,7 +331,7 @@ class DrillRun:
         if self.finish_summary is not None:
             self.finish_summary(self.summary)
         _label_junit(session.config, self.summary)
-        self.outputs = write_run_outputs(self.summary, self.report_dir,
+        write_run_outputs(self.summary, self.report_dir,
                                          self.history_path if self.record_history else None,
                                          report_seconds_from=started, clock_start=self.session.clock_start,
                                          prom_file=self.config.prom_file if self.record_history else None)

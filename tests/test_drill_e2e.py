@@ -37,6 +37,8 @@ def test_clean_backup_passes_with_the_right_counts(sample_factory, run_cli, tmp_
             assert source["export"] == source["dump"]
     assert summary["counts"]["postgresql"]["users"] == summary["source_counts"]["postgresql"]["users"] > 0
     assert summary["counts"]["postgresql"]["alembic_version"] == 1
+    assert summary["thresholds"]["max_age_hours"] == {"value": 26.0, "source": "expectations"}
+    assert summary["thresholds"]["min_size_kb"] == {"value": 100.0, "source": "expectations"}
     phases = {p["name"]: p for p in summary["phases"]}
     mongo, pg = phases["restore_mongodb"]["detail"], phases["restore_postgresql"]["detail"]
     assert mongo["documents"] == sum(summary["counts"]["mongodb"].values()) and mongo["documents_per_s"] > 0
@@ -121,6 +123,20 @@ def test_stale_backup_fails_on_age_from_the_name(sample_factory, run_cli, tmp_pa
     result = run_cli(*RUN, archive, "--report-dir", tmp_path / "r")
     assert result.returncode == 1
     assert "archive.fresh" in result.stdout and "more than 26 h" in result.stdout
+
+
+def test_thresholds_from_flag_and_environment_are_what_the_checks_judge_against(sample_factory, run_cli, tmp_path):
+    """A 30 h old backup passes archive.fresh under --max-age-hours 48; the summary says 48 came from the flag."""
+    report = tmp_path / "r"
+    result = run_cli(*RUN, sample_factory(hours_old=30), "--report-dir", report, "--max-age-hours", "48", "-k", "archive",
+                     env={"GRIMOIRE_DRILL_MIN_SIZE_KB": "1"})
+    assert result.returncode == 0, result.output
+    summary = _summary(report)
+    assert summary["thresholds"]["max_age_hours"] == {"value": 48.0, "source": "flag"}
+    assert summary["thresholds"]["min_size_kb"] == {"value": 1.0, "source": "env"}
+    checks = {c["id"]: c for c in summary["checks"]}
+    assert checks["archive.fresh"]["status"] == "passed" and checks["archive.fresh"]["evidence"]["max_age_hours"] == 48
+    assert checks["archive.size"]["evidence"]["min_size_kb"] == 1
 
 
 def test_extracted_folder_is_drilled_too(sample_factory, run_cli, tmp_path):

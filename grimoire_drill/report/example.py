@@ -112,6 +112,11 @@ def example_summary() -> dict[str, Any]:
         "totals": {"passed": len(checks), "failed": 0, "skipped": 0, "error": 0},
         "scope": {"kind": "full", "ran": len(checks), "of": len(checks), "selection": "",
                   "deselected": 0, "skipped": 0, "not_reached": 0},
+        "thresholds": {"max_age_hours": {"value": 26.0, "source": "expectations"},
+                       "min_size_kb": {"value": 100.0, "source": "expectations"},
+                       "future_tolerance_hours": {"value": 0.1, "source": "default"},
+                       "backup_date_max_lag_hours": {"value": 12.0, "source": "default"},
+                       "backup_date_early_minutes": {"value": 1.0, "source": "default"}},
     }
 
 
