@@ -120,6 +120,3 @@ def _listed(items: list[Any], limits: Limits) -> dict[str, Any]:
     shown = items[: limits.max_listed_changes]
     return {"items": shown, "more": len(items) - len(shown)}
 
-
-def has_changes(diff: Mapping[str, Any]) -> bool:
-    return any(part.get(side, {}).get("items") for part in diff.values() for side in ("added", "dropped", "changed"))

@@ -6,7 +6,7 @@ exactly what they use; ``restore/`` imports this module and ``base`` (plain data
 concrete engine (an import-linter contract in pyproject.toml), and tests/test_engine_contract.py
 checks that every engine class provides every member with a compatible signature.
 
-What an engine needs for itself (``drop_database``, ``create_database``, ``restore_role``,
+What an engine needs for itself (``drop_database``, ``create_database``, the
 ``janitor`` of the external ones) is not part of the contract.
 """
 

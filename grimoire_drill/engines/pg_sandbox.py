@@ -162,10 +162,6 @@ class SandboxHost:
         role = self._roles.get(dbname)
         return self._admin_conninfo(dbname) if role is None else self._role_conninfo(dbname, role)
 
-    def restore_role(self, database: str) -> RestoreRole | None:
-        """The role that owns ``database`` if create_sandbox made it, else None."""
-        return self._roles.get(database)
-
     def create_sandbox(self, database: str, *, owner: str, extensions: Iterable[str] = ()) -> RestoreRole:
         """Create the restore role and ``database`` owned by it, with ``extensions`` installed."""
         role = RestoreRole.new(self._restore_role_name(owner))

@@ -175,9 +175,6 @@ def ingredient_doc(seed: int, index: int, counts: SampleCounts, when: datetime, 
 
 INGREDIENT_EXPORT_FIELDS = ("off_id", "names", "parents", "children", "properties", "wikidata_id",
                             "ciqual_food_code", "e_number", "custom", "created_at", "updated_at")
-RECIPE_EXPORT_FIELDS = ("title", "description", "ingredients", "instructions", "servings", "prep_time",
-                        "cook_time", "total_time", "category", "cuisine", "image_url", "is_public",
-                        "equipment", "created_at", "updated_at")
 
 
 def ingredient_export(doc: dict) -> dict:

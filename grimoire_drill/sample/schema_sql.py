@@ -270,7 +270,3 @@ CREATE FUNCTION title_key(text) RETURNS text LANGUAGE sql IMMUTABLE
     AS $$ SELECT lower(strip_accents($1)) $$;
 CREATE INDEX idx_recipes_title_key ON recipes (title_key(title));
 """
-
-# The ten tables the drill expects (drills/expectations.toml [postgresql].tables).
-APP_TABLES = ("users", "recipes", "recipe_tags", "grocery_stores", "grocery_specials", "shopping_lists",
-              "shopping_list_items", "favorites", "ocr_jobs", "alembic_version")
