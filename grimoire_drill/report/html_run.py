@@ -1,6 +1,6 @@
 """Report fragments for who ran a drill (attribution) and what a --then command changed.
 
-Kept apart from html_parts (the drill's own sections) and pure like it: plain values of the
+Kept apart from report/html/ (the drill's own sections) and pure like it: plain values of the
 summary in, an escaped ``<section>`` string out.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from grimoire_drill.report.html_parts import _kv_table, _text
+from grimoire_drill.report.html.common import _kv_table, _text
 
 CHANGE_KINDS = {"columns": "Columns", "indexes": "Indexes", "constraints": "Constraints",
                 "mongodb_indexes": "MongoDB indexes"}
