@@ -7,8 +7,6 @@ other projects are not affected. Extras reach pytest-html through its hooks.
 
 from __future__ import annotations
 
-import errno
-import html
 import os
 import sys
 import time
@@ -16,26 +14,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import psycopg
 import pytest
-from pymongo.errors import ConnectionFailure
 
 from . import archive
 from .attribution import collect as collect_attribution
 from .attribution import with_servers
+from .check_outcome import attach_html, failure_message, shown_message
 from .check_selection import IgnoreRule, NodeSelector, selection_text, split_narrowing_args, take_ignore_options
 from .child_env import settle_platform_probe
 from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config
 from .engines.base import new_run_id
-from .errors import DrillFailure, GrimoireDrillError, HarnessError
-from .evidence import plain, plain_mapping
+from .errors import GrimoireDrillError, HarnessError
+from .evidence import plain_mapping
 from .expectations import Expectations, load_expectations
-from .limits import Limits
 from .report.run_dirs import RunFolder, claim_explicit_folder, claim_run_folder
 from .report.scope import build_scope
 from .report.summary import CheckResult, build_summary
 from .session import DrillSession
-from .text import ELLIPSIS, quote
 from .thresholds import Thresholds, resolve_thresholds
 
 PLUGIN_NAME = "grimoire_drill_run"
@@ -89,56 +84,6 @@ def _check_id(item: pytest.Item) -> str:
     base = marker.args[0] if marker else item.name
     callspec = getattr(item, "callspec", None)
     return f"{base}.{callspec.id}" if callspec else base
-
-
-# Errors of the machine or of an engine, not of the backup: the drill could not tell (exit 2).
-MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EROFS})
-ENGINE_ERRORS = (ConnectionFailure, psycopg.OperationalError, psycopg.InterfaceError)
-
-
-def _failure_message(excinfo, limits: Limits | None = None) -> tuple[str, str]:
-    """(status, one-line message) for an exception raised by a check or its fixtures.
-
-    The one place a check's exception becomes a verdict. Checks read backup content, so any
-    exception they did not foresee (a KeyError, a TypeError on a field of the wrong type, a
-    UnicodeError, a RecursionError, a bson or pymongo error on our data) means the backup
-    holds something the drill cannot vouch for: ``failed``, with the exception's type and its
-    message quoted. Only the harness's own trouble is ``error`` (exit 2): a HarnessError, an
-    engine that stopped answering, a full disk or no memory.
-    """
-    limits = Limits() if limits is None else limits
-    value = excinfo.value
-    if isinstance(value, DrillFailure):
-        return "failed", value.line()
-    if isinstance(value, GrimoireDrillError):
-        return "error", value.line()
-    if isinstance(value, AssertionError):
-        return "failed", _first_line(value, "assertion failed")
-    if excinfo.typename == "Failed":
-        return "failed", _first_line(getattr(value, "msg", value), "failed")
-    detail = quote(f"{excinfo.typename}: {_first_line(value, '(no message)')}", limits.max_quoted_chars)
-    if _is_harness_trouble(value):
-        return "error", f"the drill could not run this check: {detail}"
-    return "failed", f"the check stopped on the backup's content: {detail}"
-
-
-def _is_harness_trouble(exc: BaseException) -> bool:
-    if isinstance(exc, (MemoryError, *ENGINE_ERRORS)):
-        return True
-    return isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS
-
-
-def _first_line(value: Any, empty: str) -> str:
-    try:
-        lines = str(value).strip().splitlines()
-    except Exception:  # noqa: BLE001 — an exception's own __str__ may raise on odd content
-        return empty
-    return lines[0] if lines else empty
-
-
-def _shown_message(message: str, limits: Limits) -> str:
-    """A check's message as every output shows it: printable, and a few quoted pieces long at most."""
-    return quote(message[: 4 * limits.max_quoted_chars + 1], 4 * limits.max_quoted_chars)
 
 
 class DrillRun:
@@ -242,23 +187,23 @@ class DrillRun:
             elif report.skipped:
                 result = CheckResult(_check_id(item), "skipped", _skip_reason(report), {}, report.duration)
             else:
-                status, message = _failure_message(call.excinfo, self.expectations.limits)
+                status, message = failure_message(call.excinfo, self.expectations.limits)
                 result = CheckResult(_check_id(item), status, message, dict(evidence.data) if evidence else {},
                                      report.duration)
         elif report.when == "setup" and not report.passed:
             if report.skipped:
                 result = CheckResult(_check_id(item), "skipped", _skip_reason(report))
             else:
-                status, message = _failure_message(call.excinfo, self.expectations.limits)
+                status, message = failure_message(call.excinfo, self.expectations.limits)
                 result = CheckResult(_check_id(item), status, "not checked: " + message)
         if result is not None:
             limits = self.expectations.limits
-            result.message = _shown_message(self.session.display(result.message), limits)
+            result.message = shown_message(self.session.display(result.message), limits)
             result.evidence = plain_mapping(result.evidence, limits)
             self.checks.append(result)
             report.user_properties.append(("check_id", result.id))
             report.user_properties.append(("message", result.message))
-            _attach_html(report, result)
+            attach_html(report, result)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
@@ -418,47 +363,6 @@ def _skip_reason(report) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
     return "skipped"
-
-
-def _attach_html(report, result: CheckResult) -> None:
-    from pytest_html import extras
-
-    _bound_longrepr(report, Limits())
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_short(v))}</td></tr>"
-                   for k, v in result.evidence.items())
-    block = (f"<div class='gd-check gd-{result.status}'><p><b>{html.escape(result.id)}</b>: "
-             f"{html.escape(result.message)}</p>" + (f"<table class='gd-evidence'>{rows}</table>" if rows else "")
-             + "</div>")
-    report.extras = list(getattr(report, "extras", [])) + [extras.html(block)]
-
-
-def _bound_longrepr(report, limits: Limits) -> None:
-    """pytest's own traceback text, which report.html and junit.xml also show, made writable and short.
-
-    A check that stopped on content quotes that content in its traceback (a 1 MB key, a lone
-    surrogate that no UTF-8 file can hold): keep the end, where the exception is, and show
-    non-UTF-8 bytes as escapes. Line breaks stay, so the traceback still reads as one.
-    """
-    if report.longrepr is None or not report.failed:   # a skip's longrepr is a tuple pytest itself reads
-        return
-    try:
-        text = str(report.longreprtext if hasattr(report, "longreprtext") else report.longrepr)
-    except Exception:  # noqa: BLE001 — a repr of odd content must not cost the report
-        text = "(the traceback could not be rendered)"
-    cap = 4 * limits.max_evidence_chars
-    bounded = text if len(text) <= cap else ELLIPSIS + text[-cap:]
-    try:
-        bounded.encode("utf-8")
-    except UnicodeEncodeError:
-        bounded = bounded.encode("utf-8", errors="backslashreplace").decode("utf-8")
-    if bounded != text:
-        report.longrepr = bounded
-
-
-def _short(value: Any, limit: int = 2000) -> str:
-    """An evidence value (already plain: see evidence.py) as one table cell of at most ``limit`` characters."""
-    text = value if isinstance(value, str) else repr(plain(value, Limits()))
-    return quote(text[: limit + 1], limit)
 
 
 # -- entry-point hooks: activate a DrillRun when asked for ------------------------------------

@@ -29,7 +29,7 @@ from grimoire_drill.errors import DrillFailure, HarnessError
 from grimoire_drill.evidence import plain, plain_mapping
 from grimoire_drill.export_counts import count_in_place
 from grimoire_drill.limits import Limits
-from grimoire_drill.plugin import _failure_message
+from grimoire_drill.check_outcome import failure_message
 from grimoire_drill.report.example import example_summary
 from grimoire_drill.report.html_parts import redact
 from grimoire_drill.report.outputs import write_run_outputs
@@ -254,7 +254,7 @@ def raised(exc: BaseException) -> pytest.ExceptionInfo:
     (OSError(28, "No space left on device"), "error"),
 ])
 def test_an_exception_on_content_fails_the_check_and_harness_trouble_stays_error(exc, status):
-    got, message = _failure_message(raised(exc), Limits())
+    got, message = failure_message(raised(exc), Limits())
     assert got == status
     if status == "failed" and not isinstance(exc, DrillFailure):
         assert type(exc).__name__ in message
@@ -262,7 +262,7 @@ def test_an_exception_on_content_fails_the_check_and_harness_trouble_stays_error
 
 def test_a_megabyte_name_in_an_exception_gives_a_short_printable_message():
     exc = KeyError("\udcff" + "n" * MEGABYTE + "\x1b[2J")
-    status, message = _failure_message(raised(exc), Limits())
+    status, message = failure_message(raised(exc), Limits())
     assert status == "failed" and len(message) < 400 and "KeyError" in message
     assert "\udcff" not in message and "\x1b" not in message
     message.encode("utf-8")
@@ -395,16 +395,16 @@ def test_a_backup_full_of_odd_content_fails_the_checks_concerned_and_writes_ever
 def test_the_traceback_pytest_shows_of_a_check_that_stopped_on_content_is_short_and_writable():
     from _pytest.reports import TestReport
 
-    from grimoire_drill.plugin import _bound_longrepr
+    from grimoire_drill.check_outcome import bound_longrepr
 
     text = "Traceback …\nKeyError: '" + "k" * MEGABYTE + "\udcff'\n"
     report = TestReport("drills/test_x.py::test_y", ("drills/test_x.py", 1, "test_y"), {}, "failed", text, "call")
-    _bound_longrepr(report, Limits())
+    bound_longrepr(report, Limits())
     shown = str(report.longrepr)
     shown.encode("utf-8")
     assert len(shown) <= 4 * Limits().max_evidence_chars + 8 and shown.endswith("k\\udcff'")
     skipped = TestReport("n", ("f", 1, "n"), {}, "skipped", ("f", 1, "Skipped: why"), "call")
-    _bound_longrepr(skipped, Limits())
+    bound_longrepr(skipped, Limits())
     assert skipped.longrepr == ("f", 1, "Skipped: why")
 
 
