@@ -22,7 +22,6 @@ from grimoire_drill.bson_stream import (  # noqa: F401 — the BSON reader, re-e
     FIX_MONGODUMP,
     GZIP_ERRORS,
     PARSE_ERRORS,
-    BsonBatch,
     count_bson,
     first_line,
     iter_bson_batches,
