@@ -211,6 +211,15 @@ def test_archive_identity_shows_everything_needed_to_find_the_backup_again():
         assert expected in text, expected
 
 
+def test_archive_identity_says_what_the_archive_was_judged_against():
+    summary = example_summary()
+    summary["thresholds"]["max_age_hours"] = {"value": 48.0, "source": "flag"}
+    text = Page(archive_identity(summary)).visible()
+    assert "Judged against at most 48 h old (flag) \u00b7 at least 100 KB (expectations.toml)" in text
+    del summary["thresholds"]
+    assert "Judged against" not in Page(archive_identity(summary)).visible()
+
+
 def test_archive_identity_when_no_archive_was_found():
     summary = example_summary()
     summary["archive"] = {key: None for key in ("path", "name", "backup_id", "created_at", "age_hours",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from grimoire_drill.report.html.common import DATABASE_NAMES, _age, _human_bytes, _kv_table, _text, _when
+from grimoire_drill.report.html.common import DATABASE_NAMES, SEPARATOR, _age, _human_bytes, _kv_table, _text, _when
 
 
 def archive_identity(summary: Mapping[str, Any]) -> str:
@@ -24,6 +24,9 @@ def archive_identity(summary: Mapping[str, Any]) -> str:
     ]
     if "kind" not in archive:
         rows = [row for row in rows if row[0] != "Kind"]
+    judged = _judged_against(summary.get("thresholds") or {})
+    if judged:
+        rows.append(("Judged against", _text(judged)))
     parts = ['<section class="gd gd-archive"><h2>Archive</h2>', _kv_table(rows)]
     info = archive.get("backup_info") or {}
     if info:
@@ -57,3 +60,19 @@ def engines_table(summary: Mapping[str, Any]) -> str:
     else:
         body = f'<table class="gd-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
     return f'<section class="gd gd-engines"><h2>Engines</h2>{body}</section>'
+
+
+THRESHOLD_WORDS = (("max_age_hours", "at most {:g} h old"), ("min_size_kb", "at least {:g} KB"))
+SOURCE_WORDS = {"flag": "flag", "env": "environment", "file": "file", "expectations": "expectations.toml",
+                "default": "default"}
+
+
+def _judged_against(thresholds: Mapping[str, Any]) -> str:
+    """The archive's own thresholds as a line: "at most 26 h old (expectations.toml) · at least 100 KB (flag)"."""
+    shown = []
+    for name, words in THRESHOLD_WORDS:
+        entry = thresholds.get(name)
+        if isinstance(entry, Mapping) and isinstance(entry.get("value"), (int, float)):
+            source = SOURCE_WORDS.get(str(entry.get("source")), "?")
+            shown.append(f"{words.format(entry['value'])} ({source})")
+    return SEPARATOR.join(shown)
