@@ -55,3 +55,36 @@ def sample_factory(tmp_path_factory):
                                       defect=defect, **kw)
         return cache[key]
     return make
+
+
+@pytest.fixture(scope="session")
+def clean_tree(sample_factory, tmp_path_factory) -> Path:
+    """The clean sample, extracted: ``backup_<id>/`` with both PostgreSQL dumps (tests copy it, never edit it)."""
+    import tarfile
+
+    out = tmp_path_factory.mktemp("clean-tree")
+    with tarfile.open(sample_factory()) as tar:
+        tar.extractall(out, filter="data")
+    return next(out.glob("backup_*"))
+
+
+@pytest.fixture(scope="session")
+def local_postgres_image() -> str:
+    """The PostgreSQL image the docker tests use (built from this machine's files), or a skip saying why."""
+    from grimoire_drill.engines.docker import docker_status
+
+    ok, why = docker_status()
+    if not ok:
+        pytest.skip(why)
+    import docker
+    from docker.errors import ImageNotFound
+
+    image = os.environ.get("GRIMOIRE_DRILL_POSTGRES_IMAGE", "grimoire-drill/postgres:15-local")
+    client = docker.from_env()
+    try:
+        client.images.get(image)
+    except ImageNotFound:
+        pytest.skip(f"image {image} is not present here (scripts/build-postgres-image.sh builds it)")
+    finally:
+        client.close()
+    return image

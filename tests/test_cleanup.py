@@ -82,24 +82,6 @@ def sweep_after(request):
 
 
 @pytest.fixture(scope="module")
-def docker_image():
-    ok, why = docker_status()
-    if not ok:
-        pytest.skip(why)
-    import docker
-    from docker.errors import ImageNotFound
-
-    client = docker.from_env()
-    try:
-        client.images.get(DOCKER_IMAGE)
-    except ImageNotFound:
-        pytest.skip(f"image {DOCKER_IMAGE} is not here (scripts/build-postgres-image.sh builds it)")
-    finally:
-        client.close()
-    return DOCKER_IMAGE
-
-
-@pytest.fixture(scope="module")
 def big_sample(sample_factory) -> Path:
     return sample_factory(scale=BIG)
 
@@ -152,7 +134,7 @@ def test_interrupt_stops_the_restores_instead_of_waiting_for_them(sample_factory
 
 
 @pytest.mark.docker
-def test_sigint_with_the_docker_engine_removes_the_container(big_sample, tmp_path, docker_image):
+def test_sigint_with_the_docker_engine_removes_the_container(big_sample, tmp_path, local_postgres_image):
     run = LiveRun(*DOCKER, big_sample, "--report-dir", tmp_path / "report", cwd=tmp_path)
     try:
         run.wait_for("restore_postgresql: loading")
@@ -185,7 +167,7 @@ def _forget(run_id: str) -> None:
 def test_sigkilled_run_leaves_strays_and_the_next_run_removes_them_and_says_so(
         big_sample, sample_factory, tmp_path, namespace, engine, request):
     if engine == "docker":
-        request.getfixturevalue("docker_image")
+        request.getfixturevalue("local_postgres_image")
     killed = LiveRun(*(LOCAL if engine == "local" else DOCKER), big_sample, "--report-dir", tmp_path / "killed",
                      cwd=tmp_path, inside=namespace)
     try:
@@ -290,11 +272,11 @@ def test_auto_says_per_database_what_it_picked_and_why(sample_factory, run_cli, 
 # -- docker PostgreSQL, end to end -----------------------------------------------------------------
 
 @pytest.mark.docker
-def test_docker_postgres_end_to_end_records_image_and_version(sample_factory, run_cli, tmp_path, docker_image):
+def test_docker_postgres_end_to_end_records_image_and_version(sample_factory, run_cli, tmp_path, local_postgres_image):
     result = run_cli("run", *DOCKER, sample_factory(), "--report-dir", tmp_path / "r")
     assert result.returncode == 0, result.output
     engine = _summary(tmp_path / "r")["engines"]["postgresql"]
-    assert engine["kind"] == "docker" and engine["image"] == docker_image
+    assert engine["kind"] == "docker" and engine["image"] == local_postgres_image
     assert engine["image_id"].startswith("sha256:") or "@sha256:" in engine["image_id"]
     assert re.match(r"15\.\d+", engine["version"]), engine
     assert engine["tools"]["pg_restore"].startswith("pg_restore (PostgreSQL) 15")

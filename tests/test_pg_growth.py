@@ -32,16 +32,6 @@ def _expectations(tmp_path: Path, ratio: float, floor: int) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def clean_tree(sample_factory, tmp_path_factory) -> Path:
-    import tarfile
-
-    out = tmp_path_factory.mktemp("growth-clean")
-    with tarfile.open(sample_factory()) as tar:
-        tar.extractall(out, filter="data")
-    return next(out.glob("backup_*"))
-
-
 def _with_plain(clean_tree: Path, work: Path, extra_sql: str) -> Path:
     tree = work / clean_tree.name
     shutil.copytree(clean_tree, tree)

@@ -12,10 +12,8 @@ drill exits 1 and ``postgresql.restore`` fails naming the statement or the line.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -49,15 +47,6 @@ def pg_root():
     root.chmod(0o711)
     yield root
     shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def clean_tree(sample_factory, tmp_path_factory) -> Path:
-    """The clean sample, extracted: ``backup_<id>/`` with both PostgreSQL dumps."""
-    out = tmp_path_factory.mktemp("clean")
-    with tarfile.open(sample_factory()) as tar:
-        tar.extractall(out, filter="data")
-    return next(out.glob("backup_*"))
 
 
 @pytest.fixture(scope="module")
@@ -301,29 +290,8 @@ def test_the_role_password_reaches_the_server_only_as_a_scram_verifier():
 
 # -- the docker engine ------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def postgres_image():
-    from grimoire_drill.engines.docker import docker_status
-
-    ok, why = docker_status()
-    if not ok:
-        pytest.skip(why)
-    import docker
-    from docker.errors import ImageNotFound
-
-    image = os.environ.get("GRIMOIRE_DRILL_POSTGRES_IMAGE", "grimoire-drill/postgres:15-local")
-    client = docker.from_env()
-    try:
-        client.images.get(image)
-    except ImageNotFound:
-        pytest.skip(f"image {image} is not present here (scripts/build-postgres-image.sh builds it)")
-    finally:
-        client.close()
-    return image
-
-
 @pytest.mark.docker
-def test_docker_engine_copy_to_program_runs_nothing_in_the_container(postgres_image, source_pg, clean_tree, tmp_path,
+def test_docker_engine_copy_to_program_runs_nothing_in_the_container(local_postgres_image, source_pg, clean_tree, tmp_path,
                                                                      monkeypatch):
     from grimoire_drill.engines.docker import DockerPostgres
 
@@ -334,7 +302,7 @@ def test_docker_engine_copy_to_program_runs_nothing_in_the_container(postgres_im
                                 + CARRIERS["index expression"])
     (tmp_path / "hostile").mkdir()
     hostile = _backup_with(clean_tree, tmp_path / "hostile", custom=dump)
-    with DockerPostgres(new_run_id(), image=postgres_image, superuser=ADMIN_ROLE) as pg:
+    with DockerPostgres(new_run_id(), image=local_postgres_image, superuser=ADMIN_ROLE) as pg:
         clean = restore_postgres(pg, clean_tree / "postgresql", "le_grimoire", jobs=2, owner="grimoire",
                                  extensions=("uuid-ossp",))
         assert clean.ok, clean.errors

@@ -22,7 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .base import (BOOT_LABEL, HOST_LABEL, OWNER_ENV, OWNER_FILE, PID_LABEL, PID_NS_LABEL, PID_START_LABEL,
                    RUN_ENV, RUN_LABEL, TEMP_PREFIX, owner_gone, pid_namespace, process_start, run_dir_prefix)
@@ -356,8 +356,8 @@ def sweep_postgres_scratch(conn: Any, current_run_id: str) -> ScratchSweep:
         if verdicts.get(run_id, (None,))[0] != ALIVE:
             verdicts[run_id] = (state, who)
         if state == GONE:
-            _drop(conn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
-                  "database", name, who, sweep, psycopg.Error)
+            statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            _drop(lambda: conn.execute(statement), "database", name, who, sweep, psycopg.Error)
         elif state == UNKNOWN:
             sweep.left.append(_left("database", name, who))
     for name, comment in roles:
@@ -369,8 +369,8 @@ def sweep_postgres_scratch(conn: Any, current_run_id: str) -> ScratchSweep:
         else:
             state, who = verdicts[run_id]
         if state == GONE:
-            _drop(conn, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)), "role", name, who, sweep,
-                  psycopg.Error)
+            statement = sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name))
+            _drop(lambda: conn.execute(statement), "role", name, who, sweep, psycopg.Error)
         elif state == UNKNOWN:
             sweep.left.append(_left("role", name, who))
     return sweep
@@ -395,9 +395,10 @@ def _postgres_verdict(run_id: str, comment: str | None, ours: bool, live: set[st
     return UNKNOWN, f"run {run_id} left no owner record of grimoire-drill"
 
 
-def _drop(conn: Any, statement: Any, kind: str, name: str, who: str, sweep: ScratchSweep, errors: type) -> None:
+def _drop(drop: Callable[[], object], kind: str, name: str, who: str, sweep: ScratchSweep, errors: type) -> None:
+    """Run ``drop`` and say what happened: removed, or left with the server's reason."""
     try:
-        conn.execute(statement)
+        drop()
     except errors as exc:
         sweep.left.append(f"could not remove the stray scratch {kind} {name} of a killed run ({who}): "
                           f"{_first_line(exc)}")
@@ -421,13 +422,7 @@ def sweep_mongo_scratch(client: Any, current_run_id: str) -> ScratchSweep:
             continue
         state, who = judge_scratch_owner(ScratchOwner.from_document(record), run_id)
         if state == GONE:
-            try:
-                client.drop_database(name)
-            except PyMongoError as exc:
-                sweep.left.append(f"could not remove the stray scratch database {name} of a killed run ({who}): "
-                                  f"{_first_line(exc)}")
-            else:
-                sweep.removed.append(f"removed a stray scratch database {name} of a killed run ({who})")
+            _drop(lambda: client.drop_database(name), "database", name, who, sweep, PyMongoError)
         elif state == UNKNOWN:
             sweep.left.append(_left("database", name, who))
     return sweep
