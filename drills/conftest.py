@@ -45,10 +45,10 @@ def _run(config: pytest.Config) -> DrillRun:
 
 @pytest.fixture(scope="session")
 def drill(request):
-    """The drill's pipeline (grimoire_drill.session.DrillSession): each stage runs once, on first need."""
+    """What checks read of the pipeline (grimoire_drill.pipeline.check_view.CheckView): each stage runs once, on first need."""
     run = _run(request.config)
     try:
-        yield run.session
+        yield run.check_view()
     finally:
         run.checks_done()
 

@@ -25,10 +25,8 @@ from . import __version__
 from .config import OPTIONS, OPTIONS_BY_NAME, Option, argv_secret_warnings, build_config
 from .deadline import RunTimedOut
 from .errors import GrimoireDrillError, HarnessError
-from .report.html_parts import redact
+from .exit_codes import EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_PASSED
 
-EXIT_PASSED, EXIT_FAILED, EXIT_HARNESS, EXIT_MIGRATION, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-OUTCOME_EXITS = {"passed": EXIT_PASSED, "failed": EXIT_FAILED, "error": EXIT_HARNESS, "migration_failed": EXIT_MIGRATION}
 LIST_HISTORY_READ = 10_000  # history lines `list` reads back, newest kept
 
 
@@ -153,16 +151,6 @@ def _packaged_node_ids(pytest_args: Sequence[str]) -> list[str]:
     return resolved
 
 
-def _exit_code(summary: dict | None, interrupted: bool, timed_out: str | None = None) -> int:
-    if timed_out is not None:
-        return EXIT_HARNESS  # the run's deadline passed: we could not finish testing
-    if interrupted:
-        return EXIT_INTERRUPTED
-    if summary is None:
-        return EXIT_HARNESS
-    return OUTCOME_EXITS[summary["outcome"]]
-
-
 def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_args: Sequence[str] = (),
               verbose: bool = False, attribution: dict | None = None) -> int:
     """One drill; ``attribution`` (who ran it, how, with what build) goes into its summary as given."""
@@ -172,8 +160,10 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
     from .plugin import DrillRun
 
     if config.then:
-        return run_premigration(config, printer=printer, keyword=keyword, pytest_args=pytest_args, verbose=verbose,
-                                attribution=attribution)
+        from .premigration import run_rounds
+
+        return run_rounds(config, printer=printer, pytest_argv=_pytest_argv(keyword, pytest_args, verbose),
+                          attribution=attribution)
     drill = DrillRun(config, progress=printer,
                      extra_summary={"attribution": attribution} if attribution is not None else None)
     printer(f"run {drill.run_id}: drilling {config.backups}")
@@ -184,92 +174,8 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
     if drill.summary is None:
         print(f"grimoire-drill: the drill did not run (pytest exit {int(code)})", file=sys.stderr)
         return EXIT_HARNESS
-    _print_verdict(drill.summary, drill.report_dir)
-    return _sealed(drill, _exit_code(drill.summary, drill.interrupted, drill.session.timed_out))
-
-
-def _sealed(drill, code: int) -> int:
-    """``code``, unless the outputs could not be sealed or signed (exit 2: the evidence is incomplete)."""
-    if drill.seal_error is None:
-        return code
-    print(f"grimoire-drill: {drill.seal_error.line()}", file=sys.stderr)
-    return EXIT_HARNESS if code != EXIT_INTERRUPTED else code
-
-
-def run_premigration(config, *, printer: Printer, keyword: str | None, pytest_args: Sequence[str],
-                     verbose: bool, attribution: dict | None = None) -> int:
-    """Round 'before' (outputs in <report dir>/before/), the command, round 'after' (the main outputs).
-
-    A simulated MongoDB is refused before anything is restored (exit 2) unless
-    --then-allow-simulated; a failed command over a good backup is exit 3 (migration_failed).
-    """
-    import pytest
-
-    from . import premigration, schema_diff
-    from .engines.janitor import sweep_strays
-    from .engines.selection import choose_mongo
-    from .plugin import DrillRun
-
-    premigration.refuse_simulated(config, choose_mongo(config).kind)
-    extra = {"attribution": attribution} if attribution is not None else {}
-    first = DrillRun(config, progress=printer)
-    session = first.session
-    printer(f"run {first.run_id}: pre-migration drill of {config.backups}; then: {redact(config.then)}")
-    for stray in sweep_strays(first.run_id, [config.temp_dir] if config.temp_dir is not None else []):
-        printer(f"removed a stray of a killed earlier run: {stray}")
-    try:
-        main_dir = first.decide_report_dir()
-        before = DrillRun(config, session=session, round_label="before", record_history=False, extra_summary=extra)
-        before.report_dir = main_dir / "before"
-        pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[before])
-        if before.summary is None or before.interrupted:
-            return _exit_code(before.summary, before.interrupted, session.timed_out)
-        _print_verdict(before.summary, before.report_dir)
-        if before.seal_error is not None:
-            return _sealed(before, EXIT_HARNESS)
-        before_round = premigration.round_record("before", before.summary, session)
-        limits = session.expectations.limits
-        schema_before = schema_diff.snapshot(session, limits)
-        printer(f"then: running {redact(config.then)!r} against the restored databases "
-                f"(timeout {config.then_timeout:g}s)")
-        with session.running("then"):
-            result = premigration.run_command(config.then, session, Path.cwd())
-        schema_after = schema_diff.snapshot(session, limits)
-        printer("then: " + (result["skipped"] if result.get("skipped") else
-                            f"ended after --then-timeout {config.then_timeout:g}s" if result["timed_out"]
-                            else f"exited {result['exit_code']} after {result['seconds']:.1f}s"))
-        if not premigration.command_ok(result):  # an outcome, not progress: shown even with -q
-            for line in premigration.console_tail(result):
-                print(f"then| {line}", file=sys.stderr)
-        session.new_round()
-        after = DrillRun(config, session=session, round_label="after",
-                         extra_checks=[premigration.command_check(result)],
-                         extra_summary={**extra, "then": result})
-        after.report_dir, after.folder = main_dir, first.folder  # the main outputs: latest, history, pruning
-        after.extra_summary["rounds"] = [before_round]
-
-        def add_after_round(summary: dict) -> None:
-            summary["rounds"].append(premigration.round_record("after", summary, session))
-            summary["changes"] = premigration.changes(summary["rounds"][0], summary["rounds"][-1],
-                                                      schema_before, schema_after, limits)
-            summary["outcome"] = premigration.verdict(before.summary["outcome"], summary["outcome"], result,
-                                                      after.interrupted)
-        after.finish_summary = add_after_round
-        pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[after])
-        if after.summary is None:
-            return EXIT_HARNESS
-        _print_verdict(after.summary, after.report_dir)
-        return _sealed(after, _exit_code(after.summary, after.interrupted, session.timed_out))
-    finally:
-        session.close()
-
-
-def _print_verdict(summary: dict, report_dir: Path | None) -> None:
-    """The verdict with its scope (PARTIAL PASS (12 of 46 checks)) and SIMULATED, on stdout."""
-    from .report.console import verdict_lines
-
-    for line in verdict_lines(summary, report_dir):
-        print(line, file=sys.stdout)
+    drill.print_verdict()
+    return drill.sealed(drill.verdict_code())
 
 
 # -- list / inspect ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -26,11 +27,14 @@ from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_co
 from .engines.base import new_run_id
 from .errors import GrimoireDrillError, HarnessError
 from .evidence import plain_mapping
+from .exit_codes import EXIT_HARNESS, EXIT_INTERRUPTED, exit_code
 from .expectations import Expectations, load_expectations
+from .pipeline.check_view import CheckView
+from .pipeline.session import DrillSession
 from .report.run_dirs import RunFolder, claim_explicit_folder, claim_run_folder
 from .report.scope import build_scope
 from .report.summary import CheckResult, build_summary
-from .session import DrillSession
+from .run_facts import Phase, RunFacts
 from .thresholds import Thresholds, resolve_thresholds
 
 PLUGIN_NAME = "grimoire_drill_run"
@@ -92,8 +96,13 @@ class DrillRun:
     def __init__(self, config: DrillConfig, *, run_id: str | None = None, progress: Callable[[str], None] | None = None,
                  session: DrillSession | None = None, round_label: str | None = None,
                  extra_checks: list[CheckResult] | None = None, extra_summary: dict[str, Any] | None = None,
-                 record_history: bool = True):
-        """``session`` given: the caller owns it (pre-migration rounds share one restore) and closes it."""
+                 record_history: bool = True, report_dir: Path | None = None, folder: RunFolder | None = None,
+                 finish_summary: Callable[[dict[str, Any]], None] | None = None):
+        """``session`` given: the caller owns it (pre-migration rounds share one restore) and closes it.
+
+        ``report_dir`` (and the claimed ``folder`` it is in) given: the caller chose where this
+        round writes; ``finish_summary`` has the last word on the summary before it is written.
+        """
         self.config = config
         if session is None:
             self.run_id = new_run_id() if run_id is None else run_id
@@ -106,12 +115,13 @@ class DrillRun:
         self.round_label = round_label
         self.extra_summary = dict(extra_summary or {})
         self.record_history = record_history
-        self.finish_summary: Callable[[dict[str, Any]], None] | None = None  # last word before outputs are written
+        self.finish_summary = finish_summary  # last word before outputs are written
         self.checks: list[CheckResult] = list(extra_checks or [])
         self._extra_count = len(self.checks)  # checks run by the caller, outside pytest (--then's command)
         self.summary: dict[str, Any] | None = None
-        self.report_dir: Path | None = None
-        self.folder: RunFolder | None = None  # the claimed folder (shared by pre-migration rounds)
+        self.facts: RunFacts | None = None    # the pipeline's facts, taken when the last check ran
+        self.report_dir: Path | None = report_dir
+        self.folder: RunFolder | None = folder  # the claimed folder (shared by pre-migration rounds)
         self.interrupted = False
         self.selectors: list[NodeSelector] = []  # files and node ids given as arguments, as a selection
         self.ignored: list[IgnoreRule] = []      # --ignore/--ignore-glob, applied as a deselection
@@ -162,14 +172,46 @@ class DrillRun:
             return self.folder.backup_dir.parent / "history.jsonl"
         return self.report_dir.parent / "history.jsonl"
 
+    def narrow(self, config: pytest.Config) -> None:
+        """Take the node ids and --ignore options of this pytest run as a selection over the whole drill."""
+        collect, self.selectors = split_narrowing_args(config.args, config.invocation_params.dir)
+        config.args[:] = collect  # the whole drill is collected, so "12 of 46 checks" has its 46
+        self.ignored = take_ignore_options(config)
+
+    # -- how the run ends ------------------------------------------------------------------------
+    def verdict_code(self) -> int:
+        """The exit code of this run's outcome (exit_codes.exit_code), before sealing is considered."""
+        outcome = self.summary["outcome"] if self.summary is not None else None
+        return exit_code(outcome, interrupted=self.interrupted, timed_out=self.session.timed_out)
+
+    def sealed(self, code: int) -> int:
+        """``code``, unless the outputs could not be sealed or signed (exit 2, said on stderr: the evidence is incomplete)."""
+        if self.seal_error is None:
+            return code
+        print(f"grimoire-drill: {self.seal_error.line()}", file=sys.stderr)
+        return EXIT_HARNESS if code != EXIT_INTERRUPTED else code
+
+    def print_verdict(self) -> None:
+        """The verdict with its scope (PARTIAL PASS (12 of 46 checks)) and SIMULATED, on stdout."""
+        from .report.console import verdict_lines
+
+        for line in verdict_lines(self.summary, self.report_dir) if self.summary is not None else ():
+            print(line, file=sys.stdout)
+
     # -- what the drill's fixtures (drills/conftest.py) hand out --------------------------------
+    def check_view(self) -> CheckView:
+        """What checks may read of the pipeline (the ``drill`` fixture)."""
+        return CheckView(self.session)
+
     def checks_done(self) -> None:
-        """The last check ran: count while the engines still run, then stop them (unless the caller owns them)."""
+        """The last check ran: count while the engines still run, stop them (unless the caller owns
+        them), and take the run's facts for the report."""
         self._checked_at = datetime.now(timezone.utc)
         self._checks_done = time.perf_counter()
         self.session.settle_counts()
         if self.owns_session:
             self.session.close()
+        self.facts = self.session.facts(self._checked_at)
 
     # -- hooks -----------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
@@ -255,15 +297,13 @@ class DrillRun:
         checks_begin = self._checks_started if self._checks_started is not None else checks_end
         if self.session.prepared_at is not None:  # restores ran inside the first check that needed them
             checks_begin = max(checks_begin, self.session.prepared_at)
-        checks_seconds = checks_end - checks_begin
         finished = datetime.now(timezone.utc)
-        checked_at = self._checked_at if self._checked_at is not None else finished
-        check_phase = {"name": "checks", "seconds": round(max(0.0, checks_seconds), 3),
-                       "status": "ok" if self.checks else "skipped",
-                       "started_s": round(max(0.0, checks_begin - self.session.clock_start), 3)}
-        self.summary = build_summary(self.session, self.checks, finished_at=finished, checked_at=checked_at,
-                                     interrupted=self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED,
-                                     extra_phases=[check_phase])
+        facts = self.facts if self.facts is not None else self.session.facts(finished)  # no check ran to the end
+        check_phase = Phase.timed("checks", began=checks_begin, ended=checks_end, clock_start=self.session.clock_start,
+                                  status="ok" if self.checks else "skipped")
+        facts = replace(facts, phases=(*facts.phases, check_phase), timed_out=self.session.timed_out)
+        self.summary = build_summary(facts, self.checks, finished_at=finished,
+                                     interrupted=self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED)
         self.summary["scope"] = build_scope([c.status for c in self.checks],
                                             full_count=self._collected + self._extra_count,
                                             deselected=self._deselected, selection=self._selection)
@@ -280,9 +320,8 @@ class DrillRun:
                                          self.history_path if self.record_history else None,
                                          report_seconds_from=started, clock_start=self.session.clock_start,
                                          prom_file=self.config.prom_file if self.record_history else None)
-        session.exitstatus = {"passed": 0, "failed": 1, "error": 2, "migration_failed": 3}[self.summary["outcome"]]
-        if self.interrupted:
-            session.exitstatus = 130 if self.session.timed_out is None else 2
+        session.exitstatus = exit_code(self.summary["outcome"], interrupted=self.interrupted,
+                                       timed_out=self.session.timed_out)
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -409,9 +448,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except GrimoireDrillError as error:
             raise pytest.UsageError(error.line()) from None
         config.pluginmanager.register(run, PLUGIN_NAME)
-    collect, run.selectors = split_narrowing_args(config.args, config.invocation_params.dir)
-    config.args[:] = collect  # the whole drill is collected, so "12 of 46 checks" has its 46
-    run.ignored = take_ignore_options(config)
+    run.narrow(config)
     try:
         report_dir = run.decide_report_dir()
     except GrimoireDrillError as error:

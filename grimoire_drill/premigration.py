@@ -5,7 +5,8 @@ caller's environment (PATH, HOME, a virtualenv: ``alembic`` must run) minus ever
 could point it elsewhere (``CALLER_ENV_DENIED``); the only databases it is told about are the
 restored copies. It runs in its own session, and its whole process group is ended when it
 overruns ``--then-timeout`` (and when it exits, so nothing it started outlives it). A failing
-command is its own verdict (``migration_failed``, exit 3), not a bad backup.
+command is its own verdict (``migration_failed``, exit 3), not a bad backup. ``run_rounds`` is
+the whole pre-migration run, as ``grimoire-drill run --then`` calls it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote as url_quote
 from urllib.parse import unquote, urlsplit
 
@@ -27,8 +29,8 @@ from .config import DrillConfig
 from .errors import GrimoireDrillError, HarnessError
 from .limits import Limits
 from .report.html_parts import MASK, redact
+from .pipeline.session import DrillSession
 from .report.summary import CheckResult
-from .session import DrillSession
 from .text import clip, printable
 
 # What the caller's environment must not hand the command: where databases are (libpq's PG*,
@@ -295,3 +297,72 @@ def changes(before: dict[str, Any], after: dict[str, Any], schema_before: Mappin
     if schema_before is not None and schema_after is not None:
         result["schema"] = diff_snapshots(schema_before, schema_after, limits)
     return result
+
+
+# -- the two rounds -----------------------------------------------------------------------------
+def run_rounds(config: DrillConfig, *, printer: Callable[..., None], pytest_argv: list[str],
+               attribution: dict | None = None) -> int:
+    """Round 'before' (outputs in <report dir>/before/), the command, round 'after' (the main outputs).
+
+    One restore serves both rounds. A simulated MongoDB is refused before anything is restored
+    (exit 2) unless --then-allow-simulated; a failed command over a good backup is exit 3
+    (migration_failed). Each round is a DrillRun given, at construction, all it needs.
+    """
+    import pytest
+
+    from . import schema_diff
+    from .engines.janitor import sweep_strays
+    from .engines.selection import choose_mongo
+    from .exit_codes import EXIT_HARNESS
+    from .plugin import DrillRun
+
+    refuse_simulated(config, choose_mongo(config).kind)
+    extra = {"attribution": attribution} if attribution is not None else {}
+    first = DrillRun(config, progress=printer)
+    session = first.session
+    printer(f"run {first.run_id}: pre-migration drill of {config.backups}; then: {redact(config.then)}")
+    for stray in sweep_strays(first.run_id, [config.temp_dir] if config.temp_dir is not None else []):
+        printer(f"removed a stray of a killed earlier run: {stray}")
+    try:
+        main_dir = first.decide_report_dir()
+        before = DrillRun(config, session=session, round_label="before", record_history=False, extra_summary=extra,
+                          report_dir=main_dir / "before")
+        pytest.main(list(pytest_argv), plugins=[before])
+        if before.summary is None or before.interrupted:
+            return before.verdict_code()
+        before.print_verdict()
+        if before.seal_error is not None:
+            return before.sealed(EXIT_HARNESS)
+        before_round = round_record("before", before.summary, session)
+        limits = session.expectations.limits
+        schema_before = schema_diff.snapshot(session, limits)
+        printer(f"then: running {redact(config.then)!r} against the restored databases "
+                f"(timeout {config.then_timeout:g}s)")
+        with session.running("then"):
+            result = run_command(config.then, session, Path.cwd())
+        schema_after = schema_diff.snapshot(session, limits)
+        printer("then: " + (result["skipped"] if result.get("skipped") else
+                            f"ended after --then-timeout {config.then_timeout:g}s" if result["timed_out"]
+                            else f"exited {result['exit_code']} after {result['seconds']:.1f}s"))
+        if not command_ok(result):  # an outcome, not progress: shown even with -q
+            for line in console_tail(result):
+                print(f"then| {line}", file=sys.stderr)
+        session.new_round()
+        def add_after_round(summary: dict) -> None:
+            summary["rounds"].append(round_record("after", summary, session))
+            summary["changes"] = changes(summary["rounds"][0], summary["rounds"][-1],
+                                         schema_before, schema_after, limits)
+            summary["outcome"] = verdict(before.summary["outcome"], summary["outcome"], result,
+                                         after.interrupted)  # bound below, read once the round ran
+
+        after = DrillRun(config, session=session, round_label="after", extra_checks=[command_check(result)],
+                         extra_summary={**extra, "then": result, "rounds": [before_round]},
+                         report_dir=main_dir, folder=first.folder,  # the main outputs: latest, history, pruning
+                         finish_summary=add_after_round)
+        pytest.main(list(pytest_argv), plugins=[after])
+        if after.summary is None:
+            return EXIT_HARNESS
+        after.print_verdict()
+        return after.sealed(after.verdict_code())
+    finally:
+        session.close()

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..evidence import plain, plain_mapping
 from ..limits import Limits
+from ..run_facts import Phase
 from .atomic import write_atomic
 from .history import append_history, read_history
 from .manifest import SIGNATURE_NAME, sign_manifest, write_manifest
@@ -36,8 +37,8 @@ def write_run_outputs(summary: dict[str, Any], report_dir: Path, history_path: P
     if history_path is not None:
         history_path.parent.mkdir(parents=True, exist_ok=True)
         append_history(summary, history_path)
-    summary["phases"].append({"name": "report", "seconds": round(time.perf_counter() - report_seconds_from, 3),
-                              "status": "ok", "started_s": round(max(0.0, report_seconds_from - clock_start), 3)})
+    summary["phases"].append(Phase.timed("report", began=report_seconds_from, ended=time.perf_counter(),
+                                         clock_start=clock_start, status="ok").as_dict())
     write_atomic(report_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n")
     return [report_dir / name for name in OUTPUT_FILES]
 

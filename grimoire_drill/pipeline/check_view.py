@@ -1,0 +1,81 @@
+"""What a check may ask of the pipeline: the stages it reads, and nothing that starts, stops or reports.
+
+Why a facade: a check that could close the session, arm the deadline or read another round's
+phases would make the verdict depend on the order checks run in. The ``drill`` fixture
+(``drills/conftest.py``) hands out this view; the list below is every ``drill.`` a check uses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from .. import archive
+from ..config import DrillConfig
+from ..dump import CollectionDump
+from ..restore.mongo import MongoRestore
+from ..restore.postgres import PostgresRestore
+
+if TYPE_CHECKING:
+    from .session import DrillSession
+
+
+class CheckView:
+    """The read-only face of a ``DrillSession`` that checks get (each stage still runs once, on first need)."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: DrillSession):
+        self._session = session
+
+    @property
+    def config(self) -> DrillConfig:
+        return self._session.config
+
+    @property
+    def now(self) -> datetime:
+        """The instant ages are measured from (``--now`` in tests, else the run's start)."""
+        return self._session.now
+
+    def located(self) -> archive.BackupRef:
+        return self._session.located()
+
+    def extracted(self) -> archive.Extracted:
+        return self._session.extracted()
+
+    def backup_info(self) -> dict[str, str]:
+        return self._session.backup_info()
+
+    def mongo_layout(self) -> dict[str, dict[str, CollectionDump]]:
+        return self._session.mongo_layout()
+
+    def postgres_dump(self) -> Path:
+        return self._session.postgres_dump()
+
+    def mongo_restore(self) -> MongoRestore:
+        return self._session.mongo_restore()
+
+    def postgres_restore(self) -> PostgresRestore:
+        return self._session.postgres_restore()
+
+    def mongo_database(self, name: str):
+        """The restored database (a scratch name on external servers) as a pymongo Database."""
+        return self._session.mongo_database(name)
+
+    def postgres_connect(self) -> psycopg.Connection:
+        return self._session.postgres_connect()
+
+    def mongo_source_counts(self) -> dict[str, dict[str, int | None]]:
+        return self._session.mongo_source_counts()
+
+    def postgres_source_counts(self) -> dict[str, int] | None:
+        return self._session.postgres_source_counts()
+
+    def restored_counts(self) -> dict[str, Any]:
+        return self._session.restored_counts()
+
+    def upload_files(self) -> frozenset[str]:
+        return self._session.upload_files()
