@@ -6,12 +6,15 @@ import copy
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+from grimoire_drill.config import build_config
 from grimoire_drill.errors import DrillFailure, HarnessError
 from grimoire_drill.exit_codes import EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_PASSED, exit_code
+from grimoire_drill.expectations import load_expectations
 from grimoire_drill.report.schema import summary_problems, validate_summary
 from grimoire_drill.report.scope import build_scope
 from grimoire_drill.report.summary import CheckResult, build_summary
 from grimoire_drill.run_facts import Phase, Problem, RunFacts
+from grimoire_drill.thresholds import resolve_thresholds
 
 STARTED = datetime(2026, 11, 24, 3, 30, tzinfo=timezone.utc)
 PG_ROWS = {"users": 57, "recipes": 118, "alembic_version": 1}
@@ -48,7 +51,9 @@ def checks(*statuses: str) -> list[CheckResult]:
 
 def summary_of(run: RunFacts, results: list[CheckResult], **kwargs) -> dict:
     summary = build_summary(run, results, finished_at=STARTED + timedelta(seconds=30), **kwargs)
+    # what the plugin adds beside the facts: the scope of the checks, the thresholds they judged against
     summary["scope"] = build_scope([c.status for c in results], full_count=len(results), deselected=0, selection="")
+    summary["thresholds"] = resolve_thresholds(build_config(lambda option: None, {}), load_expectations()).as_summary()
     return summary
 
 

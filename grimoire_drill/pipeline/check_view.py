@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from .. import archive
-from ..config import DrillConfig
 from ..dump import CollectionDump
 from ..restore.mongo import MongoRestore
 from ..restore.postgres import PostgresRestore
@@ -30,10 +29,6 @@ class CheckView:
 
     def __init__(self, session: DrillSession):
         self._session = session
-
-    @property
-    def config(self) -> DrillConfig:
-        return self._session.config
 
     @property
     def now(self) -> datetime:
