@@ -11,9 +11,6 @@ import errno
 import html
 from typing import Any
 
-import psycopg
-from pymongo.errors import ConnectionFailure
-
 from .errors import DrillFailure, GrimoireDrillError
 from .evidence import plain
 from .limits import Limits
@@ -23,7 +20,15 @@ from .text import ELLIPSIS, quote
 
 # Errors of the machine or of an engine, not of the backup: the drill could not tell (exit 2).
 MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EROFS})
-ENGINE_ERRORS = (ConnectionFailure, psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def engine_errors() -> tuple[type[BaseException], ...]:
+    """A lost connection to an engine. Imported when a check fails, not when the plugin loads: the drivers
+    cost a quarter of a second of start-up on the main thread, before the archive is read."""
+    import psycopg
+    from pymongo.errors import ConnectionFailure
+
+    return (ConnectionFailure, psycopg.OperationalError, psycopg.InterfaceError)
 
 
 def failure_message(excinfo, limits: Limits | None = None) -> tuple[str, str]:
@@ -53,7 +58,7 @@ def failure_message(excinfo, limits: Limits | None = None) -> tuple[str, str]:
 
 
 def _is_harness_trouble(exc: BaseException) -> bool:
-    if isinstance(exc, (MemoryError, *ENGINE_ERRORS)):
+    if isinstance(exc, (MemoryError, *engine_errors())):
         return True
     return isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS
 

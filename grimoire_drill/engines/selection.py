@@ -123,15 +123,20 @@ def build_postgres(choice: Choice, config: DrillConfig, run_id: str, temp_root: 
     return factories[choice.kind]()
 
 
-def preload() -> None:
-    """Import every engine module (and so mongomock, the docker SDK, testcontainers' wrappers) now.
+def preload(config: DrillConfig) -> None:
+    """Import the module of every engine this run may choose (and so mongomock or the docker SDK) now.
 
     Why: call this on the main thread before the engine threads start. A Ctrl-C or SIGTERM that
     lands on the main thread in the middle of an import can leave that module's import lock held
     (CPython 3.11), and an engine thread importing the same module then waits for ever: the drill
-    hangs instead of exiting 130. Imported up front, the engine threads import nothing.
+    hangs instead of exiting 130. Imported up front, the engine threads import nothing. Only the
+    kinds this run can end up with are imported (``auto`` may become any of them).
     """
-    _docker(), _external(), _local_mongo(), _local_postgres(), _simulated()
+    for database, kind in (("mongodb", config.mongo_kind), ("postgresql", config.postgres_kind)):
+        for each in AUTO_CANDIDATES if kind == "auto" else (kind,):
+            loader = _ENGINE_MODULES.get((database, each))
+            if loader is not None:
+                loader()
 
 
 def _docker():
@@ -157,3 +162,9 @@ def _local_postgres():
 def _simulated():
     from .simulated_mongo import SimulatedMongo
     return SimulatedMongo
+
+
+AUTO_CANDIDATES = ("docker", "local", "simulated")   # what --engine auto may pick (simulated: MongoDB only)
+_ENGINE_MODULES = {("mongodb", "docker"): _docker, ("mongodb", "local"): _local_mongo, ("mongodb", "external"): _external,
+                   ("mongodb", "simulated"): _simulated, ("postgresql", "docker"): _docker,
+                   ("postgresql", "local"): _local_postgres, ("postgresql", "external"): _external}

@@ -90,7 +90,7 @@ class EnginePreparer:
         with self._engines_lock:
             if self._workers is not None or self.closed:
                 return
-            preload_engines()  # on this (main) thread: see engines.selection.preload
+            preload_engines(self.config)  # on this (main) thread: see engines.selection.preload
             self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare")
             self._work = [self._workers.submit(self._prepare_mongo), self._workers.submit(self._prepare_postgres)]
 
