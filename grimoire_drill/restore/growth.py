@@ -29,8 +29,8 @@ class GrowthGuard:
 
     ``tripped`` is the size seen when the limit was passed (None: it never was). The watcher uses its
     own admin connection, so it sees the size of uncommitted data too (relation files grow as rows
-    are written). Anything that stops it from watching (a refused connection) leaves ``watching``
-    False and the restore unbounded but otherwise untouched: the run-wide timeout still applies.
+    are written). Anything that stops it from watching (a refused connection) leaves the restore
+    unbounded but otherwise untouched (``largest`` stays 0): the run-wide timeout still applies.
     """
 
     def __init__(self, admin_conninfo: str, database: str, role: str, limit_bytes: int, *, poll_s: float = POLL_S):
@@ -43,7 +43,6 @@ class GrowthGuard:
         self._thread: threading.Thread | None = None
         self.tripped: int | None = None
         self.largest = 0
-        self.watching = False
 
     def __enter__(self) -> "GrowthGuard":
         self._thread = threading.Thread(target=self._watch, name=f"growth-guard-{self.database}", daemon=True)
@@ -60,7 +59,6 @@ class GrowthGuard:
         """Measure now, every ``poll_s`` while the tool runs, and once more when it has ended."""
         try:
             with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
-                self.watching = True
                 while True:
                     ended = self._stop.wait(self._poll_s)
                     size = int(conn.execute("SELECT pg_database_size(%s)", (self.database,)).fetchone()[0])
