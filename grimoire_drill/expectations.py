@@ -27,6 +27,43 @@ class ExpectedIndex:
         return f"{self.collection}.{self.name}"
 
 
+OFF = "off"  # TOML has no null: a threshold set to "off" turns its check off
+
+
+@dataclass(frozen=True)
+class GenerationRules:
+    """``[generations]``: what a backup must keep of the one before it. ``None`` = the check is off."""
+
+    max_drop_percent: float | None = 20.0
+    max_data_lag_hours: float | None = None  # off by default: a quiet app can go weeks without a write
+    retention_days: int | None = 7           # BACKUP_RETENTION_DAYS in backup-production.sh
+
+
+def _threshold(table: dict, key: str, default: float | None, kind: type = float) -> float | None:
+    """A threshold from a TOML table: absent → ``default``, ``"off"`` → ``None``, else a number >= 0."""
+    if key not in table:
+        return default
+    value = table[key]
+    if value == OFF:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"[generations] {key} = {value!r}: a number >= 0, or \"off\"")
+    return kind(value)
+
+
+def generation_rules(table: dict | None) -> GenerationRules:
+    table = {} if table is None else table
+    default = GenerationRules()
+    unknown = set(table) - {"max_drop_percent", "max_data_lag_hours", "retention_days"}
+    if unknown:
+        raise ValueError(f"[generations] has unknown key(s) {', '.join(sorted(unknown))}")
+    return GenerationRules(
+        max_drop_percent=_threshold(table, "max_drop_percent", default.max_drop_percent),
+        max_data_lag_hours=_threshold(table, "max_data_lag_hours", default.max_data_lag_hours),
+        retention_days=_threshold(table, "retention_days", default.retention_days, int),
+    )
+
+
 @dataclass(frozen=True)
 class Expectations:
     max_age_hours: float
@@ -43,6 +80,7 @@ class Expectations:
     counted_tables: tuple[str, ...]
     uploads_prefix: str
     limits: Limits = Limits()
+    generations: GenerationRules = GenerationRules()
 
     @property
     def unique_indexes(self) -> tuple[ExpectedIndex, ...]:
@@ -75,6 +113,7 @@ def load_expectations(path: Path | None = None) -> Expectations:
             extensions=tuple(pg.get("extensions", ())), counted_tables=tuple(pg.get("counted_tables", ())),
             uploads_prefix=data.get("uploads", {}).get("url_prefix", "/uploads/"),
             limits=limits_from_table(data.get("limits"), str(source)),
+            generations=generation_rules(data.get("generations")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise HarnessError(f"expectations file lacks or mistypes {exc}", where=str(source),

@@ -33,18 +33,35 @@ class Thresholds:
     future_tolerance_hours: float
     backup_date_max_lag_hours: float
     backup_date_early_minutes: float
+    # Between generations ([generations] of expectations.toml); None = the check is off.
+    max_drop_percent: float | None = None
+    max_data_lag_hours: float | None = None
+    retention_days: int | None = None
     sources: tuple[tuple[str, str], ...] = ()  # (name, "flag" | "env" | "expectations" | "default")
 
     def as_summary(self) -> dict[str, dict[str, Any]]:
-        """``{"max_age_hours": {"value": 26.0, "source": "expectations"}, ...}`` for summary.json."""
+        """``{"max_age_hours": {"value": 26.0, "source": "expectations"}, ...}`` for summary.json.
+
+        A threshold that is off has ``"value": null, "off": true``, so the summary says the check was off.
+        """
         source = dict(self.sources)
-        return {f.name: {"value": getattr(self, f.name), "source": source.get(f.name, "default")}
-                for f in fields(self) if f.name != "sources"}
+        shown: dict[str, dict[str, Any]] = {}
+        for f in fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            shown[f.name] = {"value": value, "source": source.get(f.name, "default")}
+            if value is None:
+                shown[f.name]["off"] = True
+        return shown
+
+    def is_off(self, name: str) -> bool:
+        return getattr(self, name) is None
 
 
 def resolve_thresholds(config: DrillConfig, expectations: Expectations) -> Thresholds:
     """The drill's thresholds: a setting given as a flag or in the environment wins over expectations.toml."""
-    values: dict[str, float] = {}
+    values: dict[str, float | int | None] = {}
     sources: dict[str, str] = {}
     for name in ("max_age_hours", "min_size_kb"):  # a DrillConfig option and an [archive] key each
         given = getattr(config, name)
@@ -52,6 +69,9 @@ def resolve_thresholds(config: DrillConfig, expectations: Expectations) -> Thres
             values[name], sources[name] = float(getattr(expectations, name)), "expectations"
         else:
             values[name], sources[name] = float(given), config.source_of(name)
+    rules = expectations.generations
+    for name in ("max_drop_percent", "max_data_lag_hours", "retention_days"):
+        values[name], sources[name] = getattr(rules, name), "expectations"
     for name, value in BUILT_IN.items():
         values[name], sources[name] = value, "default"
     return Thresholds(**values, sources=tuple(sources.items()))

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from grimoire_drill.config import build_config
-from grimoire_drill.expectations import load_expectations
+from grimoire_drill.errors import HarnessError
+from grimoire_drill.expectations import load_expectations, packaged_path
 from grimoire_drill.thresholds import resolve_thresholds
 
 
@@ -34,3 +35,32 @@ def test_thresholds_are_frozen():
     thresholds = resolve_thresholds(build_config(lambda option: None, {}), load_expectations())
     with pytest.raises(dataclasses.FrozenInstanceError):
         thresholds.max_age_hours = 1000.0
+
+
+def _expectations_with(tmp_path, generations: str):
+    source = packaged_path().read_text(encoding="utf-8")
+    before, _, after = source.partition("[generations]")
+    rest = after.split("\n[", 1)[1]
+    path = tmp_path / "expectations.toml"
+    path.write_text(f"{before}[generations]\n{generations}\n\n[{rest}", encoding="utf-8")
+    return load_expectations(path)
+
+
+def test_generation_thresholds_default_and_off_is_recorded_as_off(tmp_path):
+    thresholds = resolve_thresholds(build_config(lambda option: None, {}), load_expectations())
+    shown = thresholds.as_summary()
+    assert shown["max_drop_percent"] == {"value": 20.0, "source": "expectations"}
+    assert shown["retention_days"] == {"value": 7, "source": "expectations"}
+    assert shown["max_data_lag_hours"] == {"value": None, "source": "expectations", "off": True}
+    assert thresholds.is_off("max_data_lag_hours") and not thresholds.is_off("max_drop_percent")
+
+    custom = _expectations_with(tmp_path, 'max_drop_percent = "off"\nmax_data_lag_hours = 48\nretention_days = 3')
+    thresholds = resolve_thresholds(build_config(lambda option: None, {}), custom)
+    assert (thresholds.max_drop_percent, thresholds.max_data_lag_hours, thresholds.retention_days) == (None, 48.0, 3)
+
+
+@pytest.mark.parametrize("line", ['max_drop_percent = -1', 'max_drop_percent = "none"', 'retention_days = true',
+                                  'max_drop_pct = 5'])
+def test_a_mistyped_generation_threshold_is_one_clear_error(tmp_path, line):
+    with pytest.raises(HarnessError, match="generations"):
+        _expectations_with(tmp_path, line)
