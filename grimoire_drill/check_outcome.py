@@ -9,13 +9,34 @@ from __future__ import annotations
 
 import errno
 import html
-from typing import Any
+from typing import Any, NoReturn
+
+import pytest
 
 from .errors import DrillFailure, GrimoireDrillError
 from .evidence import plain
 from .limits import Limits
 from .report.summary import CheckResult
 from .text import ELLIPSIS, quote
+
+
+# A skip whose reason starts with this is a check that was not asked (status "off"), not one that
+# could not be judged ("skipped"). Only check_off writes it; reasons are the drill's own words.
+OFF_MARK = "[off] "
+
+
+def check_off(reason: str) -> NoReturn:
+    """End a check as ``off``: its threshold is "off", or it does not apply here (no previous generation,
+    one archive instead of a folder). An off check keeps the run full and is named as off in every output,
+    never as passed. ``reason`` says which: "max_drop_percent is off in expectations.toml ([generations])"."""
+    pytest.skip(OFF_MARK + reason)
+
+
+def skip_status(reason: str) -> tuple[str, str]:
+    """(status, message) of a skipped check: ``off`` when check_off ended it, else ``skipped``."""
+    if reason.startswith(OFF_MARK):
+        return "off", reason[len(OFF_MARK):]
+    return "skipped", reason
 
 
 # Errors of the machine or of an engine, not of the backup: the drill could not tell (exit 2).

@@ -20,7 +20,7 @@ import pytest
 from . import archive
 from .attribution import collect as collect_attribution
 from .attribution import with_servers
-from .check_outcome import attach_html, failure_message, shown_message
+from .check_outcome import attach_html, failure_message, shown_message, skip_status
 from .check_selection import IgnoreRule, NodeSelector, selection_text, split_narrowing_args, take_ignore_options
 from .child_env import settle_platform_probe
 from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config
@@ -227,14 +227,14 @@ class DrillRun:
                 result = CheckResult(_check_id(item), "passed", evidence.message if evidence else "ok",
                                      dict(evidence.data) if evidence else {}, report.duration)
             elif report.skipped:
-                result = CheckResult(_check_id(item), "skipped", _skip_reason(report), {}, report.duration)
+                result = CheckResult(_check_id(item), *skip_status(_skip_reason(report)), {}, report.duration)
             else:
                 status, message = failure_message(call.excinfo, self.expectations.limits)
                 result = CheckResult(_check_id(item), status, message, dict(evidence.data) if evidence else {},
                                      report.duration)
         elif report.when == "setup" and not report.passed:
             if report.skipped:
-                result = CheckResult(_check_id(item), "skipped", _skip_reason(report))
+                result = CheckResult(_check_id(item), *skip_status(_skip_reason(report)))
             else:
                 status, message = failure_message(call.excinfo, self.expectations.limits)
                 result = CheckResult(_check_id(item), status, "not checked: " + message)

@@ -244,7 +244,7 @@ def test_prom_file_holds_the_passed_drill(tmp_path):
     phases = {labels[0][1]: value for labels, value in metrics["grimoire_drill_phase_seconds"].items()}
     assert phases == pytest.approx({p["name"]: p["seconds"] for p in summary["phases"]})
     checks = {labels[0][1]: value for labels, value in metrics["grimoire_drill_checks"].items()}
-    assert checks == {"passed": 14.0, "failed": 0.0, "skipped": 0.0, "error": 0.0}
+    assert checks == {"passed": 14.0, "failed": 0.0, "skipped": 0.0, "error": 0.0, "off": 0.0}
     documents = {labels[0][1]: v for labels, v in metrics["grimoire_drill_restored_documents"].items()}
     assert documents == {"legrimoire.recipes": 1284, "legrimoire.ingredients": 5912, "legrimoire.categories": 312}
     rows = {labels[0][1]: v for labels, v in metrics["grimoire_drill_restored_rows"].items()}
@@ -517,12 +517,31 @@ def test_scope_is_full_only_when_every_check_of_the_drill_ran():
     assert build_scope(["passed"] * 3, full_count=3, deselected=0, selection="")["kind"] == "full"
     narrowed = build_scope(["passed"] * 2, full_count=3, deselected=1, selection="-k archive")
     assert narrowed == {"kind": "partial", "ran": 2, "of": 3, "selection": "-k archive", "deselected": 1,
-                        "skipped": 0, "not_reached": 0}
+                        "skipped": 0, "not_reached": 0, "off": 0}
     skipped = build_scope(["passed", "passed", "skipped"], full_count=3, deselected=0, selection="")
     assert skipped["kind"] == "partial" and skipped["ran"] == 2 and skipped["skipped"] == 1
     stopped = build_scope(["failed"], full_count=3, deselected=0, selection="-x")
     assert stopped["kind"] == "partial" and stopped["not_reached"] == 2
     assert build_scope([], full_count=0, deselected=0, selection="")["kind"] == "partial"
+
+
+def test_an_off_check_keeps_the_run_full_and_is_named_off_never_passed():
+    from grimoire_drill.report.scope import build_scope, off_line, verdict_label
+
+    scope = build_scope(["passed", "passed", "off"], full_count=3, deselected=0, selection="")
+    assert scope["kind"] == "full" and scope["ran"] == 2 and scope["off"] == 1 and scope["skipped"] == 0
+    assert build_scope(["off", "off"], full_count=2, deselected=0, selection="")["kind"] == "partial"
+    summary = example_summary()
+    summary["checks"][-1].update(status="off", message="max_drop_percent is off in expectations.toml")
+    summary["totals"] = {**summary["totals"], "passed": summary["totals"]["passed"] - 1, "off": 1}
+    summary["scope"] = {**summary["scope"], "ran": summary["scope"]["ran"] - 1, "off": 1}
+    assert summary_problems(summary) == []
+    assert verdict_label(summary) == "PASSED"
+    assert off_line(summary).startswith("OFF: 1 check(s) not asked") and summary["checks"][-1]["id"] in off_line(summary)
+    from grimoire_drill.report.console import verdict_lines
+
+    lines = "\n".join(verdict_lines(summary, None))
+    assert ", 1 off" in lines and "OFF: 1 check(s)" in lines
 
 
 def test_history_keeps_the_scope_and_list_shows_the_last_full_verdict(tmp_path):

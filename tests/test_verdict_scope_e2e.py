@@ -70,8 +70,9 @@ def test_archive_only_run_is_partial_everywhere_and_leaves_latest_on_the_full_ru
     full_dir = backup_dir / full_id
     full_summary = json.loads((full_dir / "summary.json").read_text())
     everything = full_summary["scope"]["of"]
-    assert full_summary["scope"] == {"kind": "full", "ran": everything, "of": everything, "selection": "",
-                                     "deselected": 0, "skipped": 0, "not_reached": 0}
+    off = sum(1 for check in full_summary["checks"] if check["status"] == "off")  # not asked: keeps a run full
+    assert full_summary["scope"] == {"kind": "full", "ran": everything - off, "of": everything, "selection": "",
+                                     "deselected": 0, "skipped": 0, "not_reached": 0, "off": off}
     assert everything == len(full_summary["checks"]) > 5
     assert full.stdout.startswith("PASSED: ") and "PARTIAL" not in full.output
     assert (backup_dir / "latest").resolve() == full_dir.resolve()
@@ -93,7 +94,7 @@ def test_archive_only_run_is_partial_everywhere_and_leaves_latest_on_the_full_ru
     assert partial.stdout.startswith(words + ": "), partial.stdout
     assert summary["outcome"] == "passed"
     assert summary["scope"] == {"kind": "partial", "ran": ran, "of": everything, "selection": "-k archive",
-                                "deselected": everything - ran, "skipped": 0, "not_reached": 0}
+                                "deselected": everything - ran, "skipped": 0, "not_reached": 0, "off": 0}
     assert words in (run_dir / "report.html").read_text()
     for prom in (run_dir / "drill.prom", collector):
         metrics = _prom(prom)

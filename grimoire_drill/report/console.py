@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .facts import simulated_databases, is_simulated
-from .scope import scope_line, verdict_label
+from .scope import off_line, scope_line, verdict_label
 
 SAME_CAUSE_SHOWN = 2  # a missing archive fails every check: say it twice, then count the rest
 
@@ -21,10 +21,14 @@ def verdict_lines(summary: dict[str, Any], report_dir: Path | None) -> list[str]
     rto = summary.get("rto_seconds")
     lines = [f"{verdict_label(summary)}: {archive.get('name') or archive.get('path')} — {totals['passed']} passed, "
              f"{totals['failed']} failed, {totals['error']} error, {totals['skipped']} skipped"
+             + (f", {totals['off']} off" if totals.get("off") else "")
              + (f"; restore+checks {rto:.1f}s" if isinstance(rto, (int, float)) else "")]
     partial = scope_line(summary)
     if partial:
         lines.append(partial)
+    off = off_line(summary)
+    if off:
+        lines.append(off)
     if is_simulated(summary):
         databases = ", ".join(simulated_databases(summary)) or "an engine"
         lines.append(f"SIMULATED: {databases} ran on the simulated engine — not audit evidence")

@@ -39,7 +39,7 @@ from grimoire_drill.text import clip
 
 PREFIX = "grimoire_drill"
 OUTCOMES = ("passed", "failed", "error", "migration_failed")
-CHECK_STATUSES = ("passed", "failed", "skipped", "error")
+CHECK_STATUSES = ("passed", "failed", "skipped", "error", "off")
 
 
 def render_prom(summary: dict[str, Any]) -> str:

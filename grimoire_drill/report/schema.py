@@ -21,7 +21,7 @@ from grimoire_drill.errors import HarnessError
 
 SCHEMA_ID = "grimoire-drill/summary@2"
 SCHEMA_RESOURCE = ("schemas", "summary.schema.json")
-CHECK_STATUSES = ("passed", "failed", "skipped", "error")
+CHECK_STATUSES = ("passed", "failed", "skipped", "error", "off")
 
 
 class SummaryInvalid(HarnessError):
@@ -98,15 +98,17 @@ def _consistency_problems(summary: dict[str, Any]) -> list[str]:
     scope = summary["scope"]
     if scope["ran"] > scope["of"]:
         problems.append(f"scope.ran: {scope['ran']} checks ran but the drill has only {scope['of']}")
-    full = scope["of"] > 0 and scope["ran"] == scope["of"]
+    off = scope.get("off", 0)
+    full = scope["of"] > 0 and scope["ran"] > 0 and scope["ran"] + off == scope["of"]
     if (scope["kind"] == "full") != full:
-        problems.append(f"scope.kind: {scope['kind']!r} but {scope['ran']} of {scope['of']} checks ran")
+        problems.append(f"scope.kind: {scope['kind']!r} but {scope['ran']} of {scope['of']} checks ran"
+                        + (f" and {off} were off" if off else ""))
     tally = Counter(check["status"] for check in summary["checks"])
-    attempted = len(summary["checks"]) - tally["skipped"]
+    attempted = len(summary["checks"]) - tally["skipped"] - tally["off"]
     if scope["ran"] != attempted:
         problems.append(f"scope.ran: {scope['ran']} but {attempted} check(s) ran (passed, failed or error)")
     for status in CHECK_STATUSES:
-        if summary["totals"][status] != tally[status]:
+        if summary["totals"].get(status, 0) != tally[status]:
             problems.append(
                 f"totals.{status}: {summary['totals'][status]} but {tally[status]} check(s) "
                 f"have status {status!r}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+OFF_SHOWN = 5  # check ids an "OFF:" line names before it counts the rest
+
 FULL = "full"
 PARTIAL = "partial"
 
@@ -21,16 +23,20 @@ def build_scope(statuses: Iterable[str], *, full_count: int, deselected: int, se
     ``full_count`` is how many checks the full drill has (every collected check, counted before
     any deselection); a check "ran" when it was attempted (passed, failed or error). A check
     skipped (its stage was not run, it could not be judged here) or never reached (``-x``,
-    Ctrl-C) proved nothing, so the run is partial even without a selection.
+    Ctrl-C) proved nothing, so the run is partial even without a selection. A check that is
+    ``off`` (its threshold is "off" in expectations.toml, or it does not apply: no previous
+    generation, one archive instead of a folder) was decided not to be asked: it keeps a run
+    full, and every output names it as off, never as passed.
     """
     statuses = list(statuses)
-    ran = sum(1 for status in statuses if status != "skipped")
+    ran = sum(1 for status in statuses if status not in ("skipped", "off"))
     skipped = sum(1 for status in statuses if status == "skipped")
+    off = sum(1 for status in statuses if status == "off")
     of = max(full_count, len(statuses))
     not_reached = max(0, of - deselected - len(statuses))
-    kind = FULL if of > 0 and ran == of else PARTIAL
+    kind = FULL if of > 0 and ran + off == of and ran > 0 else PARTIAL
     return {"kind": kind, "ran": ran, "of": of, "selection": selection,
-            "deselected": deselected, "skipped": skipped, "not_reached": not_reached}
+            "deselected": deselected, "skipped": skipped, "not_reached": not_reached, "off": off}
 
 
 def scope_of(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,6 +79,15 @@ def verdict_label(summary: Mapping[str, Any]) -> str:
     if outcome == "passed":
         return f"PARTIAL PASS ({counted})"
     return f"{outcome.upper()} (partial: {counted})"
+
+
+def off_line(summary: Mapping[str, Any]) -> str:
+    """One line naming the checks that were off (not asked), or '' when none was."""
+    off = [check["id"] for check in summary.get("checks", ()) if check.get("status") == "off"]
+    if not off:
+        return ""
+    shown = ", ".join(off[:OFF_SHOWN]) + (f" and {len(off) - OFF_SHOWN} more" if len(off) > OFF_SHOWN else "")
+    return f"OFF: {len(off)} check(s) not asked (off in expectations.toml, or not applicable here): {shown}"
 
 
 def scope_line(summary: Mapping[str, Any]) -> str:

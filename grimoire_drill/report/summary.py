@@ -16,7 +16,7 @@ from ..run_facts import Problem, RunFacts
 
 SCHEMA = "grimoire-drill/summary@2"
 PHASE_ORDER = ("locate", "archive", "start", "restore_mongodb", "restore_postgresql", "checks", "report")
-STATUSES = ("passed", "failed", "skipped", "error")
+STATUSES = ("passed", "failed", "skipped", "error", "off")
 
 
 @dataclass

@@ -17,7 +17,7 @@ DATABASE_NAMES = {"mongodb": "MongoDB", "postgresql": "PostgreSQL"}
 OUTCOME_SYMBOLS = {"passed": "\u2714", "failed": "\u2718", "error": "\u26a0", "migration_failed": "\u2718"}
 OUTCOME_COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#9a6700", "migration_failed": "#8250df"}
 UNKNOWN_COLOUR = "#6e7781"
-CHECK_STATUSES = ("passed", "failed", "skipped", "error")
+CHECK_STATUSES = ("passed", "failed", "skipped", "error", "off")
 SEPARATOR = " \u00b7 "
 
 

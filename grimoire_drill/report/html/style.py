@@ -44,6 +44,7 @@ _CSS = """
 .gd-badge--failed{background:#cf222e}
 .gd-badge--error{background:#9a6700}
 .gd-badge--skipped{background:#6e7781}
+.gd-badge--off{background:#8c959f}
 .gd-badge--simulated{background:#bf3989}
 .gd-row--simulated td{background:#fff0f7}
 .gd-row--diff td{background:#fff8c5}
@@ -58,6 +59,7 @@ _CSS = """
 .gd-bar{position:absolute;top:0;bottom:0;min-width:2px;background:#0969da;border-radius:2px}
 .gd-bar--failed{background:#cf222e}
 .gd-bar--skipped{background:#afb8c1}
+.gd-bar--off{background:#d0d7de}
 .gd-rto{font-size:16px}
 .gd-trend svg{max-width:100%;height:auto;background:#fff;border:1px solid #d0d7de;border-radius:4px}
 .gd-legend span{margin-right:1em;white-space:nowrap}

@@ -7,7 +7,7 @@ from typing import Any
 
 from grimoire_drill.report.facts import is_simulated, simulated_databases
 from grimoire_drill.report.html.common import DATABASE_NAMES, OUTCOME_SYMBOLS, SEPARATOR, _text, _totals_line, _when
-from grimoire_drill.report.scope import is_partial, scope_line, verdict_label
+from grimoire_drill.report.scope import is_partial, off_line, scope_line, verdict_label
 
 
 MAX_FAILURES_IN_BANNER = 5
@@ -37,6 +37,8 @@ def verdict_banner(summary: Mapping[str, Any]) -> str:
     ]
     if partial:
         parts.append(f'<div class="gd-verdict__scope">{_text(scope_line(summary))}</div>')
+    if off_line(summary):
+        parts.append(f'<div class="gd-verdict__scope gd-verdict__off">{_text(off_line(summary))}</div>')
     if summary.get("error"):
         parts.append(f'<div class="gd-verdict__error">{_text(summary["error"])}</div>')
     bad = [c for c in summary.get("checks") or [] if c.get("status") in ("failed", "error")]
