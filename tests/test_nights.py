@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, time, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from grimoire_drill.archive import series_ids
+from grimoire_drill.errors import DrillFailure
+from grimoire_drill.limits import Limits
 from grimoire_drill.nights import judge_nights, night_of
 
 
@@ -108,3 +112,43 @@ def test_properties_of_any_series(newest, offsets, retention, at):
     assert {night_of(i) for i in nights.too_old} == {d for d in dated if (newest - d).days > retention}
     assert all(night < nights.window_start for night in map(night_of, nights.grace))
     assert nights.new_installation == (max(offsets) < retention - 1)
+
+
+# --------------------------------------------------------------------------- the folder's names (archive.series_ids)
+
+def test_series_lists_names_and_never_opens_an_older_backup(tmp_path):
+    """A fifo named like an old archive would hang any open(); a link to outside must not be followed."""
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    marker = outside / "read-me-and-fail"
+    marker.write_text("secret\n")
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    (folder / "backup_20261202_020000.tar.gz").write_bytes(b"x" * 10)
+    os.mkfifo(folder / "backup_20261201_020000.tar.gz")
+    (folder / "backup_20261130_020000.tar.gz.gpg").symlink_to(marker)
+    (folder / "backup_20261129_020000").mkdir()
+    for hostile in ("backup_20261399_020000.tar.gz", "backup_20261128_020000.tar.gz.evil", "backup_\n20261127",
+                    "backup_latest", "notes.txt"):
+        (folder / hostile).write_bytes(b"")
+    before = marker.stat().st_atime_ns
+    assert series_ids(folder, 100, "limits.max_series_backups (100)") == (
+        "20261129_020000", "20261130_020000", "20261201_020000", "20261202_020000")
+    assert marker.stat().st_atime_ns == before and marker.read_text() == "secret\n"
+
+
+def test_one_backup_is_no_series(tmp_path):
+    archive = tmp_path / "backup_20261202_020000.tar.gz"
+    archive.write_bytes(b"x")
+    folder = tmp_path / "backup_20261201_020000"
+    folder.mkdir()
+    assert series_ids(archive, 100, "x") is None and series_ids(folder, 100, "x") is None
+
+
+def test_a_folder_of_too_many_backup_names_is_refused_naming_the_limit(tmp_path):
+    limits = Limits(max_series_backups=5)
+    for day in range(1, 8):
+        (tmp_path / f"backup_202612{day:02d}_020000.tar.gz").write_bytes(b"x")
+    with pytest.raises(DrillFailure, match=r"limits\.max_series_backups \(5\)"):
+        series_ids(tmp_path, limits.max_series_backups, limits.name("max_series_backups"))
