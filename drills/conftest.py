@@ -15,6 +15,7 @@ PARAMETERS = {
     "export": lambda e: [(pair, pair[1]) for pair in e.exports],
     "counted_collection": lambda e: [(c, c) for c in e.collections],
     "counted_table": lambda e: [(t, t) for t in e.counted_tables],
+    "reference": lambda e: [(r, r.check_id) for r in e.references],
 }
 
 

@@ -235,7 +235,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         common["passphrase"] = config_from_args(args).read_passphrase()
         if common["passphrase"] is None:
             raise HarnessError("--encrypt needs a passphrase", fix="set GRIMOIRE_DRILL_PASSPHRASE or --passphrase-file")
-    if args.generations > 1:
+    folder_defect = args.defect in sample.CATALOGUE and sample.CATALOGUE[args.defect].series is not None
+    if args.generations > 1 or folder_defect:   # a folder defect (missing-night) is a series of its own
         paths = sample.write_generations(args.out, count=args.generations, newest=newest, **common)
     else:
         paths = [sample.write_sample(args.out, when=newest, **common)]

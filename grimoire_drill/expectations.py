@@ -27,6 +27,42 @@ class ExpectedIndex:
         return f"{self.collection}.{self.name}"
 
 
+@dataclass(frozen=True)
+class ExpectedReference:
+    """``[[references]]``: documents of one collection name others by a field (``categories.parents`` →
+    ``categories.off_id``). ``required``: the app relies on it, a dangling one fails; else it is counted."""
+
+    source_collection: str
+    source_field: str
+    target_collection: str
+    target_field: str
+    required: bool
+
+    @property
+    def check_id(self) -> str:
+        return f"{self.source_collection}.{self.source_field}"
+
+    @property
+    def target(self) -> str:
+        return f"{self.target_collection}.{self.target_field}"
+
+
+def _reference(table: dict) -> ExpectedReference:
+    """One ``[[references]]`` entry: ``from`` and ``to`` are ``collection.field``; ``required`` a boolean."""
+    unknown = set(table) - {"from", "to", "required"}
+    if unknown:
+        raise ValueError(f"[[references]] has unknown key(s) {', '.join(sorted(unknown))}")
+    parts = []
+    for key in ("from", "to"):
+        collection, _, field = str(table[key]).partition(".")
+        if not collection or not field:
+            raise ValueError(f"[[references]] {key} = {table[key]!r}: write collection.field")
+        parts += [collection, field]
+    if not isinstance(table.get("required"), bool):
+        raise ValueError(f"[[references]] from = {table['from']!r}: required = true or false")
+    return ExpectedReference(*parts, required=table["required"])
+
+
 OFF = "off"  # TOML has no null: a threshold set to "off" turns its check off
 
 
@@ -81,6 +117,7 @@ class Expectations:
     uploads_prefix: str
     limits: Limits = Limits()
     generations: GenerationRules = GenerationRules()
+    references: tuple[ExpectedReference, ...] = ()
 
     @property
     def unique_indexes(self) -> tuple[ExpectedIndex, ...]:
@@ -114,6 +151,7 @@ def load_expectations(path: Path | None = None) -> Expectations:
             uploads_prefix=data.get("uploads", {}).get("url_prefix", "/uploads/"),
             limits=limits_from_table(data.get("limits"), str(source)),
             generations=generation_rules(data.get("generations")),
+            references=tuple(_reference(r) for r in data.get("references", ())),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise HarnessError(f"expectations file lacks or mistypes {exc}", where=str(source),

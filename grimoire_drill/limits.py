@@ -54,6 +54,11 @@ class Limits:
     max_evidence_chars: int = 2000             # one string in a check's evidence
     max_evidence_items: int = 200              # entries of one list or table in a check's evidence
     max_evidence_depth: int = 12               # nesting of a check's evidence
+    # a series of backups (the BACKUPS folder, names only) and references between documents
+    max_series_backups: int = 100_000          # backup names listed in one folder (273 years of nights)
+    reference_batch_values: int = 1000         # referenced values looked up per {$in: [...]} query
+    reference_batch_bytes: int = 4 * MIB       # ... and their characters per query (a query is at most 16 MiB)
+    max_reference_examples: int = 10           # dangling references quoted per reference, the rest counted
     # --then: what is kept of the command's output, and how much schema the before/after diff compares
     then_output_tail_bytes: int = 16 * KIB
     max_schema_objects: int = 100_000          # columns, indexes or constraints compared per kind

@@ -34,7 +34,7 @@ from typing import Callable
 import pytest
 
 from grimoire_drill.engines.base import RUN_ENV
-from grimoire_drill.sample import DEFECTS
+from grimoire_drill.sample import CATALOGUE, DEFECTS
 
 pytestmark = pytest.mark.slow
 
@@ -203,6 +203,9 @@ DEFECT_EXPECTATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "corrupt-pg-dump": ("postgresql.restore", ("postgresql/database.backup", "could not uncompress data")),
     "missing-pg-dump": ("postgresql.restore", ("postgresql", "no PostgreSQL dump")),
     "sql-errors": ("postgresql.restore", ("postgresql/database.backup", "strip_accents", "idx_recipes_title_key")),
+    "dangling-reference": ("mongodb.references.categories.parents",
+                           ("legrimoire.categories.parents", "1 of ", "→ en:discontinued-foods")),
+    "missing-night": ("generations.nights", ("1 night(s) without a backup in the 7 days",)),
     "truncated-archive": ("archive.readable", ("{file}", "archive is truncated or corrupt")),
     "corrupt-archive": ("archive.readable", ("{file}", "archive is truncated or corrupt")),
 }
@@ -282,7 +285,36 @@ Built = tuple[Path, tuple[str, ...], dict[str, str]]     # archive or folder to 
 
 def _defect(key: str) -> Callable[[Shared, Path], Built]:
     defect, _, variant = key.partition("@")
+    if CATALOGUE[defect].series is not None:       # a defect of the folder: the CLI writes the series
+        return lambda shared, work: (_cli_series(work, "--defect", defect), (), {})
     return lambda shared, work: (shared.sample(defect, gzip_dump=variant == "gzip"), (), {})
+
+
+def _cli_series(work: Path, *args: str) -> Path:
+    """``grimoire-drill sample BACKUPS *args`` (real backups, one a night); the folder, its printed paths beside."""
+    out = work / "backups"
+    done = cli("sample", out, *args, cwd=work)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (work / "printed.txt").write_text(done.stdout)
+    return out
+
+
+def _named_series(offsets: tuple[int, ...]) -> Callable[[Shared, Path], Built]:
+    """The clean sample as the newest, and older nights (days before it) by name: hard links to it.
+
+    The series is judged from names alone, so what the older files hold is never read; a drill that
+    opened one would restore the newest's content and could not tell.
+    """
+    def build(shared: Shared, work: Path) -> Built:
+        newest = shared.sample()
+        out = work / "backups"
+        out.mkdir()
+        os.link(newest, out / newest.name)
+        taken = datetime.strptime(newest.name.removesuffix(".tar.gz"), "backup_%Y%m%d_%H%M%S")
+        for days in offsets:
+            os.link(newest, out / f"backup_{taken - timedelta(days=days):%Y%m%d_%H%M%S}.tar.gz")
+        return out, (), {}
+    return build
 
 
 def _hostile(key: str) -> Callable[[Shared, Path], Built]:
@@ -344,6 +376,9 @@ SCENARIOS: dict[str, Callable[[Shared, Path], Built]] = {
     "backup-date-of-another-night": _backup_date_of_another_night,
     "gzip": lambda shared, work: (shared.sample(gzip_dump=True), (), {}),
     "generations": _generations,
+    "series:week": lambda shared, work: (_cli_series(work, "--generations", "7"), (), {}),
+    "series:new-installation": _named_series((1, 2)),
+    "series:past-retention": _named_series((*range(1, 7), 10)),
     **{f"encrypted:{how}": _encrypted(how) for how in ("environment", "passphrase-file", "wrong", "none")},
 }
 
@@ -589,6 +624,58 @@ def test_newest_generation_by_name_is_drilled_whatever_the_mtimes(drills):
     assert result.returncode == 0, result.output            # the older two are > 26 h old: they would fail
     assert result.summary()["archive"]["name"] == newest.name.removesuffix(".tar.gz.gpg")
     assert newest.name.removesuffix(".tar.gz.gpg") in result.stdout
+
+
+# --------------------------------------------------------------------------- series of nights
+
+def _nights(result: Drill) -> dict:
+    return next(c for c in result.summary()["checks"] if c["id"] == "generations.nights")
+
+
+@uses("defect:missing-night")
+def test_missing_night_is_named_by_its_date(drills):
+    result = drills("defect:missing-night")
+    newest = max(Path(line).name for line in (result.work / "printed.txt").read_text().split())
+    gap = datetime.strptime(newest, "backup_%Y%m%d_%H%M%S.tar.gz").date() - timedelta(days=3)
+    assert result.returncode == 1, result.output
+    assert gap.isoformat() in result.checks("failed")["generations.nights"]
+    assert _nights(result)["evidence"]["missing"] == [gap.isoformat()]
+    assert set(result.checks("failed")) == {"generations.nights"}      # every backup itself is good
+
+
+@uses("series:week")
+def test_a_clean_week_of_real_backups_passes(drills):
+    result = drills("series:week")
+    assert result.returncode == 0, result.output
+    check = _nights(result)
+    assert check["status"] == "passed" and check["message"].startswith("every night of the 7 days"), check
+    assert len(check["evidence"]["nights_present"]) == 7 and check["evidence"]["warnings"] == []
+
+
+@uses("series:new-installation")
+def test_three_nights_are_reported_as_a_new_installation(drills):
+    result = drills("series:new-installation")
+    assert result.returncode == 0, result.output
+    check = _nights(result)
+    assert check["status"] == "passed" and "3 nights of 7 so far: new installation?" in check["message"], check
+    assert check["evidence"]["new_installation"] is True
+
+
+@uses("series:past-retention")
+def test_a_ten_day_old_backup_warns_should_have_been_pruned(drills):
+    result = drills("series:past-retention")
+    assert result.returncode == 0, result.output
+    check = _nights(result)
+    (old,) = check["evidence"]["should_have_been_pruned"]
+    assert check["status"] == "passed" and "WARNING:" in check["message"] and "should have been pruned" in check["message"]
+    assert old in check["message"] and len(check["evidence"]["warnings"]) == 1
+
+
+@uses("gzip")
+def test_one_archive_has_no_series_and_stays_a_full_drill(drills):
+    result = drills("gzip")
+    assert _nights(result)["message"] == "BACKUPS is one archive: no series to check"
+    assert result.summary()["scope"]["kind"] == "full"
 
 
 # --------------------------------------------------------------------------- faults of the machine

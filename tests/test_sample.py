@@ -358,6 +358,9 @@ def test_generations_are_nightly_and_newest_first(tmp_path):
 # --- defects: each one is really there ---------------------------------------------------------------------
 
 def _defect_tree(writer, tmp_path, name) -> tuple[Path, Path]:
+    if sample.CATALOGUE[name].series is not None:    # a defect of the folder: (the folder, no tree)
+        write_generations(tmp_path / "out", count=1, newest=WHEN, defect=name)
+        return tmp_path / "out", Path()
     archive = writer.write(tmp_path / "out", when=WHEN, defect=name)
     if name in {"truncated-archive", "corrupt-archive"}:
         return archive, Path()
@@ -459,6 +462,32 @@ def check_sql_errors(archive, tree, env):
     assert _pg_tool("pg_restore", "-l", str(dump)).returncode == 0
     done = _restore(env["pg"], dump, "sqlerrors")
     assert not done.ok and "strip_accents" in done.stderr
+
+
+def check_dangling_reference(archive, tree, env):
+    categories = _bson_docs(_app(tree) / "categories.bson")
+    off_ids = {doc["off_id"] for doc in categories}
+    dangling = [(doc["off_id"], parent) for doc in categories for parent in doc["parents"] if parent not in off_ids]
+    assert dangling == [(categories[-1]["off_id"], "en:discontinued-foods")]
+
+
+def check_missing_night(folder, tree, env):
+    """Seven nights up to WHEN's, the fourth (three days before the newest) without a backup."""
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"backup_202603{day:02d}_020000.tar.gz" for day in (8, 9, 10, 12, 13, 14)]
+
+
+def test_a_folder_defect_is_refused_as_one_backup(writer, tmp_path):
+    with pytest.raises(ValueError, match="write_generations"):
+        writer.write(tmp_path, when=WHEN, defect="missing-night")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generations_can_skip_nights_but_never_the_newest(tmp_path):
+    with pytest.raises(ValueError, match="skip"):
+        write_generations(tmp_path, count=3, skip=(0,))
+    with pytest.raises(ValueError, match="skip"):
+        write_generations(tmp_path, count=3, skip=(3,))
 
 
 def _read_whole(archive: Path) -> None:

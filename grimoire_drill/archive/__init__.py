@@ -26,7 +26,7 @@ below, from here.
 
 from grimoire_drill.archive.extraction import extract, read_backup_info
 from grimoire_drill.archive.folder import Extracted, folder_size, regular_files, tree_digest, walk_tree
-from grimoire_drill.archive.locate import BackupRef, find_backups, locate, parse_backup_name
+from grimoire_drill.archive.locate import BackupRef, find_backups, locate, parse_backup_name, series_ids
 from grimoire_drill.archive.stream import Progress
 from grimoire_drill.limits import Limits
 
@@ -42,6 +42,7 @@ __all__ = [
     "parse_backup_name",
     "read_backup_info",
     "regular_files",
+    "series_ids",
     "tree_digest",
     "walk_tree",
 ]

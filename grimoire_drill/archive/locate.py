@@ -131,6 +131,30 @@ def locate(target: Path, tz: tzinfo = UTC) -> BackupRef:
     return _checked(candidates[0], newest=True)
 
 
+def series_ids(target: Path, max_backups: int, limit_name: str, tz: tzinfo = UTC) -> tuple[str, ...] | None:
+    """The backup ids named in the BACKUPS folder, oldest first; None when BACKUPS is one backup.
+
+    Names only: the older archives are never opened or stat'ed, so a series is judged without
+    reading gigabytes (the newest is :func:`locate`'s to judge). Hostile names are ignored as in
+    :func:`locate`; more than ``max_backups`` backup names is refused (``limit_name`` says which limit).
+    """
+    target = Path(target)
+    if not target.is_dir() or _candidate(target, tz) is not None:
+        return None
+    ids: set[str] = set()
+    try:
+        for candidate in _candidates(target, tz):
+            ids.add(candidate.backup_id)
+            if len(ids) > max_backups:
+                raise DrillFailure(f"more than {limit_name} backups named in the folder", where=str(target),
+                                   fix="prune the folder (BACKUP_RETENTION_DAYS of backup-production.sh) "
+                                       "or raise the limit in [limits] of expectations.toml")
+    except PermissionError as exc:
+        raise HarnessError(f"cannot list the folder: {exc.strerror}", where=str(target),
+                           fix="run with a user that can read the backups") from exc
+    return tuple(sorted(ids))
+
+
 # --------------------------------------------------------------------------- candidates
 
 

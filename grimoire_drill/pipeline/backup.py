@@ -98,6 +98,16 @@ class BackupStages:
             return ref
         return self.stages.run("locate", locate, "locate")
 
+    def series(self) -> tuple[str, ...] | None:
+        """The backup ids named in the BACKUPS folder (names only), or None when BACKUPS is one backup."""
+        def list_names() -> tuple[str, ...] | None:
+            if self.config.backups is None:
+                raise HarnessError("no BACKUPS given", fix="grimoire-drill run /path/to/backups (or --drill-backups)")
+            limits = self.expectations.limits
+            return archive.series_ids(self.config.backups, limits.max_series_backups,
+                                      limits.name("max_series_backups"), self.config.backup_timezone)
+        return self.stages.run("series", list_names)
+
     def extracted(self) -> archive.Extracted:
         def extract() -> archive.Extracted:
             if self.closed:

@@ -38,6 +38,10 @@ class CheckView:
     def located(self) -> archive.BackupRef:
         return self._session.located()
 
+    def series(self) -> tuple[str, ...] | None:
+        """The backup ids named in the BACKUPS folder, oldest first (names only); None: BACKUPS is one backup."""
+        return self._session.series()
+
     def extracted(self) -> archive.Extracted:
         return self._session.extracted()
 

@@ -140,6 +140,9 @@ class DrillSession:
     def located(self) -> archive.BackupRef:
         return self.backup.located()
 
+    def series(self) -> tuple[str, ...] | None:
+        return self.backup.series()
+
     def extracted(self) -> archive.Extracted:
         return self.backup.extracted()
 

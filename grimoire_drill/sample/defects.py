@@ -19,11 +19,23 @@ from .mongodump import drop_last_json_array_element
 
 
 @dataclass(frozen=True)
+class Series:
+    """A defect of the folder, not of one backup: ``nights`` nightly backups, without the ``skip``ped ones.
+
+    Night 0 is the newest; ``grimoire-drill sample --defect`` writes the series into the folder.
+    """
+
+    nights: int
+    skip: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Defect:
     description: str
     plan: Plan = field(default_factory=Plan)
     tree: Callable[[Path], None] | None = None       # applied to backup_<id>/ before packing
     archive: Callable[[Path], None] | None = None    # applied to the .tar.gz after packing
+    series: Series | None = None                     # a nightly series with nights missing (see write_generations)
 
 
 def _dump_file(root: Path, db: str, name: str) -> Path:
@@ -180,6 +192,10 @@ CATALOGUE: dict[str, Defect] = {
     "missing-pg-dump": Defect("postgresql/ is empty (PostgreSQL container was down)", tree=_remove_pg_dumps),
     "sql-errors": Defect("the PostgreSQL dump fails to restore: an index calls a function that needs search_path",
                           plan=Plan(search_path_trap=True)),
+    "dangling-reference": Defect("a category's parent off_id (en:discontinued-foods) names no category",
+                                  plan=Plan(dangling_parent=True)),
+    "missing-night": Defect("a folder of 7 nightly backups where the fourth night (3 days before the newest) "
+                             "has none", series=Series(nights=7, skip=(3,))),
     "truncated-archive": Defect("the .tar.gz is cut off (85 % of its bytes)", archive=_truncate_archive),
     "corrupt-archive": Defect("the .tar.gz has garbled bytes in the middle", archive=_corrupt_archive),
 }

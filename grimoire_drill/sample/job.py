@@ -41,6 +41,7 @@ class Plan:
     tiny: bool = False
     age: timedelta = timedelta(0)
     search_path_trap: bool = False
+    dangling_parent: bool = False   # the last category's parent off_id names no category
 
 
 @dataclass(frozen=True)

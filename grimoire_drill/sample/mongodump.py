@@ -32,6 +32,9 @@ def _dump_output(path: Path, zipped: bool) -> Iterator[IO[bytes]]:
             yield raw
 
 
+DANGLING_PARENT = "en:discontinued-foods"   # the dangling-reference defect's parent: no category has it
+
+
 def write_mongodump(root: Path, job: Job) -> None:
     mongo = root / "mongodb"
     app = mongo / MONGO_DB
@@ -51,7 +54,10 @@ def write_mongodump(root: Path, job: Job) -> None:
 
     def categories() -> Iterator[dict]:
         for index in range(counts.categories):
-            yield data.category_doc(seed, index, counts, when)
+            doc = data.category_doc(seed, index, counts, when)
+            if job.plan.dangling_parent and index == counts.categories - 1:
+                doc["parents"] = [DANGLING_PARENT]
+            yield doc
 
     _write_collection(app, "ingredients", ingredients(), job, export=(exports["ingredients"], data.ingredient_export))
     _write_collection(app, "recipes", recipes(), job, export=(exports["recipes"], data.recipe_export))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -56,7 +56,7 @@ class SampleWriter:
         """
         if self._pg is None:
             raise RuntimeError("use SampleWriter inside a with block")
-        chosen = find_defect(defect)
+        chosen = _one_backup_defect(defect)
         if scale < 1:
             raise ValueError(f"scale must be >= 1, got {scale}")
         if chosen is not None and chosen.archive is not None and not as_archive:
@@ -75,7 +75,7 @@ def write_sample(out_dir: Path, *, when: datetime | None = None, defect: str | N
     ``when`` (aware) is when backup-production.sh started: it names the backup. Defaults to an hour ago.
     ``passphrase`` encrypts it: ``backup_<id>.tar.gz.gpg`` (see SampleWriter.write).
     """
-    find_defect(defect)  # fail on a bad name before starting PostgreSQL
+    _one_backup_defect(defect)  # fail on a bad name before starting PostgreSQL
     check_passphrase(passphrase, as_archive)
     with SampleWriter(temp_root=temp_root, progress=progress) as writer:
         return writer.write(out_dir, when=when, defect=defect, scale=scale, gzip_dump=gzip_dump, seed=seed,
@@ -83,16 +83,24 @@ def write_sample(out_dir: Path, *, when: datetime | None = None, defect: str | N
 
 
 def write_generations(out_dir: Path, *, count: int, newest: datetime | None = None, defect: str | None = None,
-                      temp_root: Path | None = None, progress: Callable[[str], None] | None = None,
-                      **write_options) -> list[Path]:
+                      skip: Collection[int] = (), temp_root: Path | None = None,
+                      progress: Callable[[str], None] | None = None, **write_options) -> list[Path]:
     """A nightly series (02:00 UTC, one a day), newest first; ``defect`` applies to the newest only.
 
     ``newest`` defaults to the last 02:00 UTC that is past; ``write_options`` are SampleWriter.write's
-    (``passphrase=`` encrypts every generation).
+    (``passphrase=`` encrypts every generation). ``skip``: nights (0 = the newest, 1 = the night
+    before...) that get no backup, as when the nightly job did not run. A defect of the folder
+    (``missing-night``: its ``series``) gives ``count`` and ``skip`` and writes no defect into a backup.
     """
+    chosen = find_defect(defect)
+    if chosen is not None and chosen.series is not None:
+        count, skip, defect, chosen = chosen.series.nights, chosen.series.skip, None, None
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
-    chosen = find_defect(defect)
+    skipped = set(skip)
+    if 0 in skipped or not skipped <= set(range(count)):
+        raise ValueError(f"skip must name nights 1..{count - 1} (0 is the newest, which is always written), "
+                         f"got {sorted(skipped)}")
     check_passphrase(write_options.get("passphrase"), write_options.get("as_archive", True))
     # A stale newest backup means the nights stopped: the older ones move back with it.
     stopped = chosen.plan.age if chosen is not None else timedelta(0)
@@ -105,7 +113,15 @@ def write_generations(out_dir: Path, *, count: int, newest: datetime | None = No
     with SampleWriter(temp_root=temp_root, progress=progress) as writer:
         return [writer.write(out_dir, when=newest - timedelta(days=night) - (stopped if night else timedelta(0)),
                              defect=defect if night == 0 else None, **write_options)
-                for night in range(count)]
+                for night in range(count) if night not in skipped]
+
+
+def _one_backup_defect(name: str | None) -> Defect | None:
+    """The defect of one backup called ``name``; a defect of the folder (a ``series``) is refused here."""
+    chosen = find_defect(name)
+    if chosen is not None and chosen.series is not None:
+        raise ValueError(f"defect {name!r} is a folder of backups, not one backup: use write_generations")
+    return chosen
 
 
 def _started_at(when: datetime | None) -> datetime:
