@@ -672,10 +672,13 @@ def test_a_ten_day_old_backup_warns_should_have_been_pruned(drills):
 
 
 @uses("gzip")
-def test_one_archive_has_no_series_and_stays_a_full_drill(drills):
+def test_one_archive_has_no_series_its_check_is_off_and_the_drill_stays_full(drills):
     result = drills("gzip")
-    assert _nights(result)["message"] == "BACKUPS is one archive: no series to check"
-    assert result.summary()["scope"]["kind"] == "full"
+    check = _nights(result)
+    assert check["status"] == "off" and check["message"] == "BACKUPS is one archive: no series of nights to check"
+    summary = result.summary()
+    assert summary["scope"]["kind"] == "full" and summary["scope"]["off"] >= 1 and summary["totals"]["off"] >= 1
+    assert "OFF: " in result.output and "generations.nights" in result.output
 
 
 # --------------------------------------------------------------------------- faults of the machine
