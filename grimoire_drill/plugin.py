@@ -23,7 +23,7 @@ from .attribution import with_servers
 from .check_outcome import attach_html, failure_message, shown_message, skip_status
 from .check_selection import IgnoreRule, NodeSelector, selection_text, split_narrowing_args, take_ignore_options
 from .child_env import settle_platform_probe
-from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config
+from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config, given_value
 from .engines.base import new_run_id
 from .errors import GrimoireDrillError, HarnessError
 from .evidence import plain_mapping
@@ -56,13 +56,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(flag, action="store_true", default=None, dest=f"drill_{option.name}", help=option.help)
         else:
             group.addoption(flag, default=None, dest=f"drill_{option.name}", help=option.help,
-                            choices=option.choices, metavar=option.name.upper())
+                            choices=option.choices, metavar=option.name.upper(),
+                            action="append" if option.repeatable else "store")
         parser.addini(f"grimoire_drill_{option.name}", option.help, default=None)
 
 
 def config_from_pytest(pyconfig: pytest.Config) -> DrillConfig:
     def lookup(option: Option) -> Any:
-        value = pyconfig.getoption(f"drill_{option.name}")
+        value = given_value(option, pyconfig.getoption(f"drill_{option.name}"))
         if value is None:
             value = pyconfig.getini(f"grimoire_drill_{option.name}")
             value = value if value not in ("", None, []) else None
@@ -336,8 +337,24 @@ class DrillRun:
                     print(f"grimoire-drill: {error.line()}", file=sys.stderr)
             if self.record_history:
                 self._publish()
+        if self.summary is not None and self.record_history:
+            self._notify()
         if self.folder is not None:
             self.folder.release()
+
+    def _notify(self) -> None:
+        """--notify: the verdict to each URL once the outputs are sealed; a failed send is only a warning."""
+        if not self.config.notify:
+            return
+        from .notify import notify_run
+        from .report.history import read_history
+
+        try:
+            history = read_history(self.history_path, limit=2)
+        except GrimoireDrillError:
+            history = []  # an unreadable history: no previous verdict, so "change" notifies
+        notify_run(self.config.notify, self.config.notify_on, self.summary, self.report_dir, history,
+                   warn=lambda line: print(f"grimoire-drill: WARNING: {line}", file=sys.stderr))
 
     def _publish(self) -> None:
         """A sealed full run becomes ``latest``; older run folders beyond --keep-runs go."""
