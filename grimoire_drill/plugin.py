@@ -338,9 +338,24 @@ class DrillRun:
             if self.record_history:
                 self._publish()
         if self.summary is not None and self.record_history:
+            self._write_step_summary()
             self._notify()
         if self.folder is not None:
             self.folder.release()
+
+    def _write_step_summary(self) -> None:
+        """On GitHub Actions ($GITHUB_STEP_SUMMARY): the verdict, failed checks and RTO on the job's page."""
+        target = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not target:
+            return
+        from .report.ci_summary import step_summary
+
+        try:
+            with open(target, "a", encoding="utf-8") as handle:
+                handle.write(step_summary(self.summary, self.report_dir))
+        except OSError as error:  # a CI page is a courtesy: the verdict and its files stand
+            print(f"grimoire-drill: WARNING: could not append to $GITHUB_STEP_SUMMARY: {error.strerror or error}",
+                  file=sys.stderr)
 
     def _notify(self) -> None:
         """--notify: the verdict to each URL once the outputs are sealed; a failed send is only a warning."""

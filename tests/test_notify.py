@@ -110,11 +110,14 @@ def test_cli_notifies_on_failure_and_a_failed_send_never_changes_the_exit_code(r
     archive = sample_factory("missing-upload")
     with Receiver() as receiver:
         done = run_cli("run", archive, "--mongo-engine", "simulated", "--postgres-engine", "local",
-                       "--report-dir", tmp_path / "r1", "--notify", receiver.url)
+                       "--report-dir", tmp_path / "r1", "--notify", receiver.url,
+                       env={"GITHUB_STEP_SUMMARY": str(tmp_path / "step.md")})
     assert done.returncode == 1, done.output
     (body,) = receiver.bodies
     assert "FAILED" in body["message"] and "consistency.uploads" in body["message"]
     assert str(tmp_path / "r1" / "report.html") in body["message"]
+    step = (tmp_path / "step.md").read_text()  # the CI page: verdict, the failed check, RTO
+    assert "FAILED" in step.splitlines()[0] and "consistency\\.uploads" in step and "RTO " in step
     with Receiver(status=500) as broken:
         failed = run_cli("run", archive, "--mongo-engine", "simulated", "--postgres-engine", "local",
                          "--report-dir", tmp_path / "r2", env={"GRIMOIRE_DRILL_NOTIFY": broken.url})
