@@ -38,6 +38,7 @@ from .run_facts import Phase, RunFacts
 from .thresholds import Thresholds, resolve_thresholds
 
 PLUGIN_NAME = "grimoire_drill_run"
+PYTEST_ENVIRONMENT = pytest.StashKey[dict]()  # pytest-metadata's environment, shown folded in the technical details
 DEFAULT_REPORTS = Path("reports")
 
 
@@ -133,6 +134,7 @@ class DrillRun:
         self._checked_at: datetime | None = None
         self._checks_done: float | None = None
         self.seal_error: HarnessError | None = None  # sealing or signing the outputs failed (exit 2)
+        self._html_report: Any = None  # pytest-html's report data, whose title becomes the verdict at the end
 
     # -- where outputs go --------------------------------------------------------------------
     def decide_report_dir(self) -> Path:
@@ -398,15 +400,38 @@ class DrillRun:
         for line in verdict_lines(self.summary, self.report_dir):
             terminalreporter.write_line(line)
 
+    # -- report.html through pytest-html's hooks: the answer first, pytest's own parts last ----
     def pytest_html_report_title(self, report) -> None:
-        report.title = f"grimoire-drill — {self.session.config.backups}"
+        """A title until the verdict is known; kept so the summary hook can make it the verdict."""
+        self._html_report = report
+        report.title = "grimoire-drill — running"
 
     def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list, session) -> None:
+        from .report.html.technical import PYTEST_HTML_CSS, page_title, technical_details
         from .report.outputs import html_sections
 
         if self.summary is None:
             return
+        if self._html_report is not None:
+            self._html_report.title = page_title(self.summary)  # the tab and the heading carry the verdict and the backup
         prefix.extend(html_sections(self.summary, self.history_path))
+        prefix.append(technical_details(session.config.stash.get(PYTEST_ENVIRONMENT, {})))
+        prefix.append(PYTEST_HTML_CSS)
+
+    def pytest_html_results_table_header(self, cells: list) -> None:
+        from .report.html.technical import results_header
+
+        results_header(cells)
+
+    def pytest_html_results_table_row(self, report, cells: list) -> None:
+        from .report.html.technical import results_row
+
+        results_row(cells, dict(report.user_properties).get("check_id"), report.nodeid)
+
+    def pytest_html_duration_format(self, duration: float) -> str:
+        from .report.html.technical import duration_text
+
+        return duration_text(duration)
 
 
 def _label_junit(config: pytest.Config, summary: dict[str, Any]) -> None:
@@ -461,10 +486,16 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_metadata(metadata: dict, config: pytest.Config) -> None:
     """pytest-metadata copies CI variables (GIT_URL, JENKINS_URL, ...) into report.html, and such
-    URLs can carry credentials: no value of our environment goes into a drill's report."""
+    URLs can carry credentials: no value of our environment goes into a drill's report.
+
+    What is left (Python, platform, packages, plugins) moves out of pytest-html's Environment box,
+    which would stand above the verdict, into the report's technical details at the end.
+    """
     if _drill_requested(config):
         for key in [key for key in metadata if key in os.environ]:
             del metadata[key]
+        config.stash[PYTEST_ENVIRONMENT] = dict(metadata)
+        metadata.clear()
 
 
 @pytest.hookimpl(tryfirst=True)
