@@ -26,6 +26,14 @@ TAIL_BYTES = 32
 READ_CHUNK = 1 << 20
 TOC_TABLE_DATA = re.compile(r"^\d+; \d+ \d+ TABLE DATA \S+ (\S+) ")
 TOC_TIMEOUT_S = 120
+TOC_ENTRY = re.compile(r"^\d+; \d+ \d+ (?P<rest>.+)$")
+PLAIN_TYPE = re.compile(rb"^-- (?:Data for )?Name: .*; Type: (?P<kind>[A-Z][A-Z ]*); Schema: ")
+MULTIWORD_KINDS = ("TABLE DATA", "SEQUENCE SET", "SEQUENCE OWNED BY", "FK CONSTRAINT", "DEFAULT ACL",
+                   "MATERIALIZED VIEW DATA", "MATERIALIZED VIEW", "CHECK CONSTRAINT", "EVENT TRIGGER",
+                   "FOREIGN TABLE", "LARGE OBJECT", "BLOB DATA", "BLOBS", "TEXT SEARCH CONFIGURATION",
+                   "TEXT SEARCH DICTIONARY", "POLICY", "ROW SECURITY", "PUBLICATION TABLE", "DATABASE PROPERTIES")
+SANE_KIND = re.compile(r"[A-Z][A-Z ]{0,39}")
+MAX_KINDS = 50  # a hostile dump's invented kinds: the summary stays small
 MAX_TOC_LINES = 100_000
 
 
@@ -74,10 +82,53 @@ def count_copy_rows(lines: Iterable[tuple[bytes, bytes]]) -> dict[str, int | Non
     return counts
 
 
+def _count_kind(kinds: dict[str, int], kind: str) -> None:
+    """One more object of ``kind``; a kind the dump invented (any text) counts as OTHER."""
+    kind = kind if SANE_KIND.fullmatch(kind) else "OTHER"
+    if kind in kinds or len(kinds) < MAX_KINDS:
+        kinds[kind] = kinds.get(kind, 0) + 1
+
+
+def dump_objects(dump: Path, limits: Limits = Limits()) -> dict[str, int] | None:
+    """Objects per kind the dump holds (TABLE 15, INDEX 15, FK CONSTRAINT 16...): its TOC summarised.
+
+    A custom dump's TOC through ``pg_restore -l``; a plain dump's ``-- Name: ...; Type: KIND;``
+    comments. None: the TOC cannot be read (no pg_restore, or the dump is cut inside it).
+    """
+    kinds: dict[str, int] = {}
+    if dump.suffix == ".sql":
+        with open(dump, "rb") as handle:
+            for head, _ in bounded_lines(handle, limits.max_line_chars):
+                match = PLAIN_TYPE.match(head)
+                if match:
+                    _count_kind(kinds, match.group("kind").decode("ascii").strip())
+        return kinds
+    bindir = find_client_bindir()
+    if bindir is None:
+        return None
+    try:
+        done = subprocess.run([str(bindir / "pg_restore"), "-l", str(dump)], capture_output=True, check=False,
+                              env=child_env(), timeout=TOC_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return None  # a TOC pg_restore cannot list in time: the summary says nothing of it
+    if done.returncode != 0:
+        return None
+    for raw in done.stdout.decode("utf-8", errors="replace").splitlines()[:MAX_TOC_LINES]:
+        match = TOC_ENTRY.match(raw)
+        if match:
+            rest = match.group("rest")
+            _count_kind(kinds, next((kind for kind in MULTIWORD_KINDS if rest.startswith(kind + " ")),
+                                    rest.split(" ", 1)[0]))
+    return kinds
+
+
 def toc_tables(dump: Path, bindir: Path) -> list[str]:
     """The tables whose data a custom dump's table of contents lists (``pg_restore -l``: it reads only the TOC)."""
-    done = subprocess.run([str(bindir / "pg_restore"), "-l", str(dump)], capture_output=True, check=False,
-                          env=child_env(), timeout=TOC_TIMEOUT_S)
+    try:
+        done = subprocess.run([str(bindir / "pg_restore"), "-l", str(dump)], capture_output=True, check=False,
+                              env=child_env(), timeout=TOC_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return []
     tables = []
     for raw in done.stdout.decode("utf-8", errors="replace").splitlines()[:MAX_TOC_LINES]:
         match = TOC_TABLE_DATA.match(raw)

@@ -418,3 +418,25 @@ def test_a_dump_that_spells_a_lost_connection_is_still_a_bad_backup_not_a_harnes
     restore = checks["postgresql.restore"]
     assert restore["status"] == "failed", restore
     assert checks["postgresql.table.users"]["status"] == "passed"   # the server was there all along
+
+
+def test_the_dump_toc_is_summarised_by_kind_in_both_formats(clean_tree, tmp_path):
+    """Objects per kind from the custom dump's TOC and from the plain dump's comments: the same picture;
+    a kind a hostile dump invents counts as OTHER, never as its own text."""
+    from grimoire_drill.engines.local_postgres import find_client_bindir
+    from grimoire_drill.pg_source import dump_objects
+    from grimoire_drill.report.html_parts import counts_table
+
+    plain = dump_objects(clean_tree / "postgresql" / "database.sql")
+    assert plain["TABLE"] >= 10 and plain["TABLE DATA"] == plain["TABLE"] and plain["INDEX"] > 0
+    if find_client_bindir() is not None:
+        custom = dump_objects(clean_tree / "postgresql" / "database.backup")
+        assert {kind: custom[kind] for kind in ("TABLE", "TABLE DATA", "INDEX")} == {
+            kind: plain[kind] for kind in ("TABLE", "TABLE DATA", "INDEX")}
+    hostile = tmp_path / "database.sql"
+    hostile.write_bytes(b"-- Name: x; Type: TABLE; Schema: public; Owner: -\n"
+                        + b"".join(b"-- Name: y; Type: KIND %d <SCRIPT>; Schema: -; Owner: -\n" % n for n in range(500))
+                        + b"-- Name: z; Type: " + b"Z" * 5000 + b"; Schema: -; Owner: -\n")
+    assert dump_objects(hostile) == {"TABLE": 1, "OTHER": 1}  # the <SCRIPT> kinds do not even parse as a kind
+    summary = {"source_counts": {"postgresql": {"users": 3}, "postgresql_objects": plain}, "counts": {}}
+    assert f"{plain['TABLE']} table" in counts_table(summary)

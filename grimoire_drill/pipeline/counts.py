@@ -15,7 +15,7 @@ from .. import archive
 from ..dump import count_bson
 from ..errors import GrimoireDrillError
 from ..expectations import Expectations
-from ..pg_source import source_row_counts
+from ..pg_source import dump_objects, source_row_counts
 from .backup import BackupStages
 from .prepare import EnginePreparer
 from .stages import StageRunner
@@ -98,6 +98,11 @@ class Counts:
             return counts
         return self.stages.run("source_counts_postgresql", count)
 
+    def postgres_objects(self) -> dict[str, int] | None:
+        """The restored dump's table of contents, summarised: objects per kind."""
+        return self.stages.run("postgres_objects",
+                               lambda: dump_objects(self.backup.postgres_dump(), self.expectations.limits))
+
     @property
     def postgres_counted_from(self) -> str | None:
         """The dump file the PostgreSQL source counts were read from, when not the restored one."""
@@ -112,6 +117,13 @@ class Counts:
                 counts[database] = outcome.get() if outcome is not None else None
             except GrimoireDrillError:
                 counts[database] = None
+        objects = self.stages.outcome("postgres_objects")
+        if objects is not None:
+            try:
+                if objects.get() is not None:
+                    counts["postgresql_objects"] = objects.get()
+            except GrimoireDrillError:
+                pass
         if self._postgres_counted_from is not None:
             counts["postgresql_from"] = self._postgres_counted_from
         return counts
@@ -148,7 +160,7 @@ class Counts:
         """
         if not self.stages.has("extract") or self.engines.closed or not self.engines.prepared:  # closed: interrupted
             return
-        for stage in (self.mongo_source_counts, self.postgres_source_counts, self.restored_counts):
+        for stage in (self.mongo_source_counts, self.postgres_source_counts, self.postgres_objects, self.restored_counts):
             try:
                 stage()
             except GrimoireDrillError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from grimoire_drill.report.html.common import _count, _text
+from grimoire_drill.report.html.common import SEPARATOR, _count, _text
 
 
 def counts_table(summary: Mapping[str, Any]) -> str:
@@ -36,6 +36,12 @@ def counts_table(summary: Mapping[str, Any]) -> str:
         note = (f'<p><span class="gd-marker gd-marker--diff">\u2260</span> {differing} '
                 f'{"count differs" if differing == 1 else "counts differ"} from the source.</p>'
                 if differing else "")
+        objects = sources.get("postgresql_objects")
+        if isinstance(objects, Mapping) and objects:
+            kinds = sorted(objects.items(), key=lambda item: (-item[1] if isinstance(item[1], int) else 0, str(item[0])))
+            note += ('<p class="gd-toc">PostgreSQL dump, its table of contents: '
+                     + SEPARATOR.join(f"{_count(n)} {_text(str(kind).lower())}" for kind, n in kinds)
+                     + "; rows per table below.</p>")
         if sources.get("postgresql_from"):
             note += (f'<p class="gd-muted">PostgreSQL "in dump" counts come from <code>{_text(sources["postgresql_from"])}'
                      "</code>: the restored dump could not be read whole. \u2014 in dump: count unknown.</p>")
