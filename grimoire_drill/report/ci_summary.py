@@ -34,7 +34,8 @@ def step_summary(summary: Mapping[str, Any], report_dir: Path | None = None) -> 
     lines = [f"### {icon} grimoire-drill {escape_markdown(verdict_label(summary))} \u2014 {escape_markdown(backup)}", ""]
     rto = summary.get("rto_seconds")
     facts = [f"{totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed, "
-             f"{totals.get('error', 0)} error, {totals.get('skipped', 0)} skipped"]
+             f"{totals.get('error', 0)} error, {totals.get('skipped', 0)} skipped"
+             + (f", {totals['off']} off" if totals.get("off") else "")]
     if isinstance(rto, (int, float)):
         facts.append(f"RTO {rto:.1f} s")
     if isinstance(archive.get("age_hours"), (int, float)):
