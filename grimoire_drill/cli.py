@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import OPTIONS, OPTIONS_BY_NAME, Option, argv_secret_warnings, build_config
+from .config import OPTIONS, OPTIONS_BY_NAME, Option, argv_secret_warnings, build_config, given_value
 from .deadline import RunTimedOut
 from .errors import GrimoireDrillError, HarnessError
 from .exit_codes import EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_PASSED
@@ -92,7 +92,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(option.cli, action="store_true", default=None, help=option.help)
         else:
             parser.add_argument(option.cli, default=None, choices=option.choices, help=option.help,
-                                metavar=option.name.upper())
+                                metavar=option.name.upper(), action="append" if option.repeatable else "store")
     parser.add_argument("-k", dest="keyword", help="only run checks matching this pytest -k expression")
     parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. \"-x --tb=long\"")
     parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks and pytest's own output")
@@ -102,7 +102,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace):
     """The run's DrillConfig; warns (stderr) about each secret typed on the command line."""
     def lookup(option: Option) -> Any:
-        value = getattr(args, option.name, None)
+        value = given_value(option, getattr(args, option.name, None))
         if value is None or option.flag or not isinstance(value, str):
             return value
         return option.parse(value)

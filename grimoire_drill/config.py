@@ -37,6 +37,7 @@ class Option:
     flag: bool = False
     file: str | None = None  # the option naming a file that holds this (secret) value instead
     env_only: bool = False   # never a flag or ini value: a command line is visible in ps
+    repeatable: bool = False  # the flag may be given several times; the values are joined by spaces for ``parse``
 
     @property
     def cli(self) -> str:
@@ -62,6 +63,14 @@ def _parse_zone(text: str) -> tzinfo:
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise HarnessError(f"unknown time zone {text!r}", fix="use an IANA name such as UTC or America/Toronto") from exc
+
+
+def _parse_urls(text: str) -> tuple[str, ...]:
+    """Notification URLs: several flags, or one variable with the URLs separated by spaces or newlines."""
+    return tuple(text.split())
+
+
+NOTIFY_WHEN = ("always", "failure", "change")
 
 
 def _parse_now(text: str) -> datetime:
@@ -114,6 +123,11 @@ OPTIONS: tuple[Option, ...] = (
            "(default 3600)", float, 3600.0),
     Option("then_allow_simulated", "let --then run although MongoDB is simulated: the command gets no MongoDB "
            "URL, so it must not touch MongoDB (its own default could be anywhere)", _parse_bool, False, flag=True),
+    Option("notify", "send the verdict and the report's path to this Apprise URL (json://, slack://, mailto://, "
+           "ntfy://...); repeatable; env GRIMOIRE_DRILL_NOTIFY holds URLs separated by spaces. A secret: never printed",
+           _parse_urls, secret=True, repeatable=True),
+    Option("notify_on", "when to notify: always, failure (any verdict but a pass; default), or change "
+           "(the verdict differs from the previous run's in the history)", default="failure", choices=NOTIFY_WHEN),
     Option("sign_key", "gpg key id: sign MANIFEST.sha256 into MANIFEST.sha256.asc (gpg --detach-sign --armor)"),
     Option("temp_dir", "parent of the run's temp dir (default: the system temp dir)", Path),
     Option("expectations", "expectations.toml to use instead of the packaged drills/expectations.toml", Path),
@@ -194,6 +208,13 @@ DrillConfig = make_dataclass(
     bases=(_DrillConfigBehaviour,), frozen=True, namespace={
         "__module__": __name__,
         "__doc__": "Everything a drill needs to know, decided once, before any work starts: one field per option."})
+
+
+def given_value(option: Option, value: Any) -> Any:
+    """A flag's raw value as ``parse`` takes it: a repeatable flag's list becomes one space-separated text."""
+    if option.repeatable and isinstance(value, (list, tuple)):
+        return " ".join(str(item) for item in value) if value else None
+    return value
 
 
 def _parsed(option: Option, get: Callable[[Option], Any], source: str) -> Any:

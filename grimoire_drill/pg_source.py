@@ -24,6 +24,17 @@ COPY_TAIL = b" FROM stdin;"
 END_OF_DATA = b"\\."
 TAIL_BYTES = 32
 READ_CHUNK = 1 << 20
+TOC_TABLE_DATA = re.compile(r"^\d+; \d+ \d+ TABLE DATA \S+ (\S+) ")
+TOC_TIMEOUT_S = 120
+TOC_ENTRY = re.compile(r"^\d+; \d+ \d+ (?P<rest>.+)$")
+PLAIN_TYPE = re.compile(rb"^-- (?:Data for )?Name: .*; Type: (?P<kind>[A-Z][A-Z ]*); Schema: ")
+MULTIWORD_KINDS = ("TABLE DATA", "SEQUENCE SET", "SEQUENCE OWNED BY", "FK CONSTRAINT", "DEFAULT ACL",
+                   "MATERIALIZED VIEW DATA", "MATERIALIZED VIEW", "CHECK CONSTRAINT", "EVENT TRIGGER",
+                   "FOREIGN TABLE", "LARGE OBJECT", "BLOB DATA", "BLOBS", "TEXT SEARCH CONFIGURATION",
+                   "TEXT SEARCH DICTIONARY", "POLICY", "ROW SECURITY", "PUBLICATION TABLE", "DATABASE PROPERTIES")
+SANE_KIND = re.compile(r"[A-Z][A-Z ]{0,39}")
+MAX_KINDS = 50  # a hostile dump's invented kinds: the summary stays small
+MAX_TOC_LINES = 100_000
 
 
 def bounded_lines(stream: IO[bytes], head_bytes: int) -> Iterator[tuple[bytes, bytes]]:
@@ -48,25 +59,85 @@ def bounded_lines(stream: IO[bytes], head_bytes: int) -> Iterator[tuple[bytes, b
             tail = (tail + more)[-TAIL_BYTES:]
 
 
-def count_copy_rows(lines: Iterable[tuple[bytes, bytes]]) -> dict[str, int]:
-    """Rows per table in the COPY ... FROM stdin blocks of a plain dump (lines from bounded_lines)."""
-    counts: dict[str, int] = {}
+def count_copy_rows(lines: Iterable[tuple[bytes, bytes]]) -> dict[str, int | None]:
+    """Rows per table in the COPY ... FROM stdin blocks of a plain dump (lines from bounded_lines).
+
+    A block the stream ends inside (a cut dump) has no known count: None, never its partial count.
+    """
+    counts: dict[str, int | None] = {}
     table = None
+    rows = 0
     for head, tail in lines:
         if table is None:
             if head.startswith(b"COPY ") and tail.endswith(COPY_TAIL):
                 match = COPY_HEAD.match(head.decode("utf-8", errors="replace"))
                 if match:
-                    table = match.group(2)
-                    counts[table] = 0
+                    table, rows = match.group(2), 0
+                    counts[table] = None
         elif head == END_OF_DATA:
+            counts[table] = rows
             table = None
         else:
-            counts[table] += 1
+            rows += 1
     return counts
 
 
-def source_row_counts(dump: Path, limits: Limits = Limits()) -> dict[str, int] | None:
+def _count_kind(kinds: dict[str, int], kind: str) -> None:
+    """One more object of ``kind``; a kind the dump invented (any text) counts as OTHER."""
+    kind = kind if SANE_KIND.fullmatch(kind) else "OTHER"
+    if kind in kinds or len(kinds) < MAX_KINDS:
+        kinds[kind] = kinds.get(kind, 0) + 1
+
+
+def dump_objects(dump: Path, limits: Limits = Limits()) -> dict[str, int] | None:
+    """Objects per kind the dump holds (TABLE 15, INDEX 15, FK CONSTRAINT 16...): its TOC summarised.
+
+    A custom dump's TOC through ``pg_restore -l``; a plain dump's ``-- Name: ...; Type: KIND;``
+    comments. None: the TOC cannot be read (no pg_restore, or the dump is cut inside it).
+    """
+    kinds: dict[str, int] = {}
+    if dump.suffix == ".sql":
+        with open(dump, "rb") as handle:
+            for head, _ in bounded_lines(handle, limits.max_line_chars):
+                match = PLAIN_TYPE.match(head)
+                if match:
+                    _count_kind(kinds, match.group("kind").decode("ascii").strip())
+        return kinds
+    bindir = find_client_bindir()
+    if bindir is None:
+        return None
+    try:
+        done = subprocess.run([str(bindir / "pg_restore"), "-l", str(dump)], capture_output=True, check=False,
+                              env=child_env(), timeout=TOC_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return None  # a TOC pg_restore cannot list in time: the summary says nothing of it
+    if done.returncode != 0:
+        return None
+    for raw in done.stdout.decode("utf-8", errors="replace").splitlines()[:MAX_TOC_LINES]:
+        match = TOC_ENTRY.match(raw)
+        if match:
+            rest = match.group("rest")
+            _count_kind(kinds, next((kind for kind in MULTIWORD_KINDS if rest.startswith(kind + " ")),
+                                    rest.split(" ", 1)[0]))
+    return kinds
+
+
+def toc_tables(dump: Path, bindir: Path) -> list[str]:
+    """The tables whose data a custom dump's table of contents lists (``pg_restore -l``: it reads only the TOC)."""
+    try:
+        done = subprocess.run([str(bindir / "pg_restore"), "-l", str(dump)], capture_output=True, check=False,
+                              env=child_env(), timeout=TOC_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    tables = []
+    for raw in done.stdout.decode("utf-8", errors="replace").splitlines()[:MAX_TOC_LINES]:
+        match = TOC_TABLE_DATA.match(raw)
+        if match:
+            tables.append(match.group(1))
+    return tables
+
+
+def source_row_counts(dump: Path, limits: Limits = Limits()) -> dict[str, int | None] | None:
     """Per-table rows in the dump that was restored (so the two dumps taken minutes apart are
     never compared with each other); None when it cannot be read without a server."""
     if dump.suffix == ".sql":
@@ -79,4 +150,11 @@ def source_row_counts(dump: Path, limits: Limits = Limits()) -> dict[str, int] |
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env()) as proc:
         stream: IO[bytes] = proc.stdout  # type: ignore[assignment]
         counts = count_copy_rows(bounded_lines(stream, limits.max_line_chars))
-    return counts if proc.returncode == 0 else None
+    if proc.returncode == 0:
+        return counts
+    # A damaged dump: the blocks read whole keep their counts; every other table its TOC lists
+    # shows as "in the dump, count unknown", so no table drops out of the counts.
+    listed = toc_tables(dump, bindir)
+    if not listed and not counts:
+        return None
+    return {**{table: None for table in listed}, **{t: n for t, n in counts.items() if n is not None}}

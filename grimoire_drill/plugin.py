@@ -23,7 +23,7 @@ from .attribution import with_servers
 from .check_outcome import attach_html, failure_message, shown_message, skip_status
 from .check_selection import IgnoreRule, NodeSelector, selection_text, split_narrowing_args, take_ignore_options
 from .child_env import settle_platform_probe
-from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config
+from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config, given_value
 from .engines.base import new_run_id
 from .errors import GrimoireDrillError, HarnessError
 from .evidence import plain_mapping
@@ -38,6 +38,7 @@ from .run_facts import Phase, RunFacts
 from .thresholds import Thresholds, resolve_thresholds
 
 PLUGIN_NAME = "grimoire_drill_run"
+PYTEST_ENVIRONMENT = pytest.StashKey[dict]()  # pytest-metadata's environment, shown folded in the technical details
 DEFAULT_REPORTS = Path("reports")
 
 
@@ -56,13 +57,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(flag, action="store_true", default=None, dest=f"drill_{option.name}", help=option.help)
         else:
             group.addoption(flag, default=None, dest=f"drill_{option.name}", help=option.help,
-                            choices=option.choices, metavar=option.name.upper())
+                            choices=option.choices, metavar=option.name.upper(),
+                            action="append" if option.repeatable else "store")
         parser.addini(f"grimoire_drill_{option.name}", option.help, default=None)
 
 
 def config_from_pytest(pyconfig: pytest.Config) -> DrillConfig:
     def lookup(option: Option) -> Any:
-        value = pyconfig.getoption(f"drill_{option.name}")
+        value = given_value(option, pyconfig.getoption(f"drill_{option.name}"))
         if value is None:
             value = pyconfig.getini(f"grimoire_drill_{option.name}")
             value = value if value not in ("", None, []) else None
@@ -132,6 +134,7 @@ class DrillRun:
         self._checked_at: datetime | None = None
         self._checks_done: float | None = None
         self.seal_error: HarnessError | None = None  # sealing or signing the outputs failed (exit 2)
+        self._html_report: Any = None  # pytest-html's report data, whose title becomes the verdict at the end
 
     # -- where outputs go --------------------------------------------------------------------
     def decide_report_dir(self) -> Path:
@@ -336,8 +339,39 @@ class DrillRun:
                     print(f"grimoire-drill: {error.line()}", file=sys.stderr)
             if self.record_history:
                 self._publish()
+        if self.summary is not None and self.record_history:
+            self._write_step_summary()
+            self._notify()
         if self.folder is not None:
             self.folder.release()
+
+    def _write_step_summary(self) -> None:
+        """On GitHub Actions ($GITHUB_STEP_SUMMARY): the verdict, failed checks and RTO on the job's page."""
+        target = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not target:
+            return
+        from .report.ci_summary import step_summary
+
+        try:
+            with open(target, "a", encoding="utf-8") as handle:
+                handle.write(step_summary(self.summary, self.report_dir))
+        except OSError as error:  # a CI page is a courtesy: the verdict and its files stand
+            print(f"grimoire-drill: WARNING: could not append to $GITHUB_STEP_SUMMARY: {error.strerror or error}",
+                  file=sys.stderr)
+
+    def _notify(self) -> None:
+        """--notify: the verdict to each URL once the outputs are sealed; a failed send is only a warning."""
+        if not self.config.notify:
+            return
+        from .notify import notify_run
+        from .report.history import read_history
+
+        try:
+            history = read_history(self.history_path, limit=2)
+        except GrimoireDrillError:
+            history = []  # an unreadable history: no previous verdict, so "change" notifies
+        notify_run(self.config.notify, self.config.notify_on, self.summary, self.report_dir, history,
+                   warn=lambda line: print(f"grimoire-drill: WARNING: {line}", file=sys.stderr))
 
     def _publish(self) -> None:
         """A sealed full run becomes ``latest``; older run folders beyond --keep-runs go."""
@@ -366,15 +400,38 @@ class DrillRun:
         for line in verdict_lines(self.summary, self.report_dir):
             terminalreporter.write_line(line)
 
+    # -- report.html through pytest-html's hooks: the answer first, pytest's own parts last ----
     def pytest_html_report_title(self, report) -> None:
-        report.title = f"grimoire-drill — {self.session.config.backups}"
+        """A title until the verdict is known; kept so the summary hook can make it the verdict."""
+        self._html_report = report
+        report.title = "grimoire-drill — running"
 
     def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list, session) -> None:
+        from .report.html.technical import PYTEST_HTML_CSS, page_title, technical_details
         from .report.outputs import html_sections
 
         if self.summary is None:
             return
+        if self._html_report is not None:
+            self._html_report.title = page_title(self.summary)  # the tab and the heading carry the verdict and the backup
         prefix.extend(html_sections(self.summary, self.history_path))
+        prefix.append(technical_details(session.config.stash.get(PYTEST_ENVIRONMENT, {})))
+        prefix.append(PYTEST_HTML_CSS)
+
+    def pytest_html_results_table_header(self, cells: list) -> None:
+        from .report.html.technical import results_header
+
+        results_header(cells)
+
+    def pytest_html_results_table_row(self, report, cells: list) -> None:
+        from .report.html.technical import results_row
+
+        results_row(cells, dict(report.user_properties).get("check_id"), report.nodeid)
+
+    def pytest_html_duration_format(self, duration: float) -> str:
+        from .report.html.technical import duration_text
+
+        return duration_text(duration)
 
 
 def _label_junit(config: pytest.Config, summary: dict[str, Any]) -> None:
@@ -429,10 +486,16 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_metadata(metadata: dict, config: pytest.Config) -> None:
     """pytest-metadata copies CI variables (GIT_URL, JENKINS_URL, ...) into report.html, and such
-    URLs can carry credentials: no value of our environment goes into a drill's report."""
+    URLs can carry credentials: no value of our environment goes into a drill's report.
+
+    What is left (Python, platform, packages, plugins) moves out of pytest-html's Environment box,
+    which would stand above the verdict, into the report's technical details at the end.
+    """
     if _drill_requested(config):
         for key in [key for key in metadata if key in os.environ]:
             del metadata[key]
+        config.stash[PYTEST_ENVIRONMENT] = dict(metadata)
+        metadata.clear()
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -85,7 +85,7 @@ def test_every_secret_option_is_absent_from_repr(tmp_path):
     env = {option.env: f"secret-{option.name}-value" for option in secrets}
     config = build_config(_flags(), env)
     for option in secrets:
-        assert getattr(config, option.name) == f"secret-{option.name}-value"
+        assert getattr(config, option.name) == option.parse(f"secret-{option.name}-value")  # notify: a tuple of URLs
         assert f"secret-{option.name}-value" not in repr(config) and f"secret-{option.name}-value" not in str(config)
 
 
@@ -207,3 +207,16 @@ def test_plain_pytest_warns_about_a_dsn_argument_too(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert ("--drill-postgres-dsn on the command line is visible in ps to every user of this host; "
             "use --drill-postgres-dsn-file or GRIMOIRE_DRILL_POSTGRES_DSN") in done.stderr, done.stdout + done.stderr
+
+
+def test_notify_is_repeatable_and_its_urls_never_show(tmp_path):
+    """--notify twice, or GRIMOIRE_DRILL_NOTIFY with spaces: every URL, none of them in repr."""
+    from grimoire_drill.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["run", str(tmp_path), "--notify", "json://a/t0k", "--notify", "ntfy://b/t1k"])
+    config = config_from_args(args)
+    assert config.notify == ("json://a/t0k", "ntfy://b/t1k") and config.notify_on == "failure"
+    assert "t0k" not in repr(config)
+    from_env = build_config(_flags(), {"GRIMOIRE_DRILL_NOTIFY": "json://a/t0k\n ntfy://b/t1k",
+                                       "GRIMOIRE_DRILL_NOTIFY_ON": "change"})
+    assert from_env.notify == ("json://a/t0k", "ntfy://b/t1k") and from_env.notify_on == "change"

@@ -70,7 +70,7 @@ class CheckView:
     def mongo_source_counts(self) -> dict[str, dict[str, int | None]]:
         return self._session.mongo_source_counts()
 
-    def postgres_source_counts(self) -> dict[str, int] | None:
+    def postgres_source_counts(self) -> dict[str, int | None] | None:
         return self._session.postgres_source_counts()
 
     def restored_counts(self) -> dict[str, Any]:

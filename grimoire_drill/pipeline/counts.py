@@ -15,11 +15,12 @@ from .. import archive
 from ..dump import count_bson
 from ..errors import GrimoireDrillError
 from ..expectations import Expectations
-from ..pg_source import source_row_counts
+from ..pg_source import dump_objects, source_row_counts
 from .backup import BackupStages
 from .prepare import EnginePreparer
 from .stages import StageRunner
 
+PLAIN_DUMPS = ("database.sql",)  # the backup's other PostgreSQL dump, read when the restored one cannot be
 _PUBLIC_TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
 
 
@@ -32,6 +33,7 @@ class Counts:
         self.stages = stages
         self.backup = backup
         self.engines = engines
+        self._postgres_counted_from: str | None = None
 
     def upload_files(self) -> frozenset[str]:
         """Regular files under uploads/, as paths relative to it: one walk serves the count and every lookup.
@@ -75,10 +77,36 @@ class Counts:
             return {}
         return {c.namespace: c.source_documents for c in restore.value.collections if c.source_documents is not None}
 
-    def postgres_source_counts(self) -> dict[str, int] | None:
-        """Rows per table in the restored dump's COPY blocks (None: unreadable without a server)."""
-        return self.stages.run("source_counts_postgresql",
-                               lambda: source_row_counts(self.backup.postgres_dump(), self.expectations.limits))
+    def postgres_source_counts(self) -> dict[str, int | None] | None:
+        """Rows per table in the restored dump's COPY blocks (None: unreadable without a server).
+
+        When the restored dump cannot say (cut, garbled: the very case where its restore failed),
+        the other dump of the same backup (``database.sql``) gives the counts, so the report still
+        has "in dump N, restored —" for every table; ``postgres_counted_from`` names the file.
+        """
+        def count() -> dict[str, int | None] | None:
+            restored = self.backup.postgres_dump()
+            counts = source_row_counts(restored, self.expectations.limits)
+            if counts and all(n is not None for n in counts.values()):
+                return counts
+            for other in (restored.with_name(name) for name in PLAIN_DUMPS):
+                if other != restored and other.is_file():
+                    fallback = source_row_counts(other, self.expectations.limits)
+                    if fallback:
+                        self._postgres_counted_from = other.name
+                        return {**fallback, **{t: n for t, n in (counts or {}).items() if n is not None}}
+            return counts
+        return self.stages.run("source_counts_postgresql", count)
+
+    def postgres_objects(self) -> dict[str, int] | None:
+        """The restored dump's table of contents, summarised: objects per kind."""
+        return self.stages.run("postgres_objects",
+                               lambda: dump_objects(self.backup.postgres_dump(), self.expectations.limits))
+
+    @property
+    def postgres_counted_from(self) -> str | None:
+        """The dump file the PostgreSQL source counts were read from, when not the restored one."""
+        return self._postgres_counted_from
 
     def source_counts_or_none(self) -> dict[str, Any]:
         """What could be counted, for the summary: a database whose dump is unreadable gives None."""
@@ -89,6 +117,15 @@ class Counts:
                 counts[database] = outcome.get() if outcome is not None else None
             except GrimoireDrillError:
                 counts[database] = None
+        objects = self.stages.outcome("postgres_objects")
+        if objects is not None:
+            try:
+                if objects.get() is not None:
+                    counts["postgresql_objects"] = objects.get()
+            except GrimoireDrillError:
+                pass
+        if self._postgres_counted_from is not None:
+            counts["postgresql_from"] = self._postgres_counted_from
         return counts
 
     def restored_counts(self) -> dict[str, Any]:
@@ -123,7 +160,7 @@ class Counts:
         """
         if not self.stages.has("extract") or self.engines.closed or not self.engines.prepared:  # closed: interrupted
             return
-        for stage in (self.mongo_source_counts, self.postgres_source_counts, self.restored_counts):
+        for stage in (self.mongo_source_counts, self.postgres_source_counts, self.postgres_objects, self.restored_counts):
             try:
                 stage()
             except GrimoireDrillError:

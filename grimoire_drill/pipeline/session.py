@@ -184,7 +184,7 @@ class DrillSession:
     def mongo_source_counts(self) -> dict[str, dict[str, int | None]]:
         return self.counts.mongo_source_counts()
 
-    def postgres_source_counts(self) -> dict[str, int] | None:
+    def postgres_source_counts(self) -> dict[str, int | None] | None:
         return self.counts.postgres_source_counts()
 
     def source_counts_or_none(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from ..engines.contract import MongoEngine
 from ..errors import DrillFailure, HarnessError
 from ..limits import Limits
 from ..text import quote
+from .mongo_tool_log import failed_documents, is_connection_failure, tool_errors
 
 BATCH_DOCS = 1000
 BATCH_BYTES = 8 * 1024 * 1024
@@ -200,30 +201,61 @@ def restore_native(server: MongoEngine, layout: dict[str, dict[str, CollectionDu
                         detail={"documents": sum(r.documents for r in results), "parallel_collections": max(1, jobs)})
 
 
+def _ns_pattern(db: str, name: str) -> str:
+    """``db.name`` for --nsInclude, its wildcard and escape characters escaped (mongorestore's ns syntax)."""
+    return f"{db}.{name}".replace("\\", "\\\\").replace("*", "\\*")
+
+
 def restore_with_mongorestore(server: MongoEngine, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *,
                               skip: Iterable[str], jobs: int, gzipped: bool,
                               limits: Limits | None = None) -> MongoRestore:
-    """Run the engine's own mongorestore on the dump tree, exactly as ops would."""
+    """Run the engine's own mongorestore on the dump tree, exactly as ops would, one collection at a time.
+
+    Why one run per collection (``--nsInclude db.coll``): mongorestore stops every collection at
+    the first error of any, so one truncated file would read as "every other collection missing".
+    Each run's error is parsed out of its stderr (``mongo_tool_log``) and recorded against its
+    collection, as the native loader does; the raw stderr stays in ``output_tail``.
+    """
     limits = Limits() if limits is None else limits
     started = time.perf_counter()
     skipped = tuple(sorted(db for db in layout if db in set(skip)))
     loadable, problems = _loadable(layout, skipped, limits)
-    args = ["--dir={dump}", f"--numParallelCollections={max(1, jobs)}", "--stopOnError"]
-    args += [f"--nsExclude={db}.*" for db in skipped]
+    client = server.client()
+    collections, tails = [], []
+    for db, dump in sorted(loadable, key=lambda pair: (pair[0], pair[1].name)):
+        collections.append(_mongorestore_one(server, client, dump_root, db, dump, jobs=jobs, gzipped=gzipped,
+                                             limits=limits, tails=tails))
+    return MongoRestore("mongorestore", tuple(collections), skipped, problems, time.perf_counter() - started,
+                        output_tail="\n".join(tails)[-4000:],
+                        detail={"documents": sum(c.documents for c in collections), "runs": len(collections)})
+
+
+def _mongorestore_one(server: MongoEngine, client, dump_root: Path, db: str, dump: CollectionDump, *, jobs: int,
+                      gzipped: bool, limits: Limits, tails: list[str]) -> CollectionRestore:
+    """One collection through mongorestore; its errors, led by the real cause (E11000, the invalid BSON)."""
+    began = time.perf_counter()
+    namespace, shown = f"{db}.{dump.name}", quote(f"{db}.{dump.name}", limits.max_quoted_chars)
+    args = ["--dir={dump}", f"--nsInclude={_ns_pattern(db, dump.name)}",
+            f"--numInsertionWorkersPerCollection={max(1, jobs)}", "--stopOnError"]
     if gzipped:
         args.append("--gzip")
     result = server.run_tool("mongorestore", args, {"dump": dump_root}, timeout=TOOL_TIMEOUT_S)
-    client = server.client()
-    collections = []
-    for db, dump in sorted(loadable, key=lambda pair: (pair[0], pair[1].name)):
-        target, name = server.database_name(db), dump.name
-        count = client[target][name].estimated_document_count()
-        built = tuple(n for n in client[target][name].index_information() if n != "_id_")
-        collections.append(CollectionRestore(f"{db}.{name}", f"{target}.{name}", count, built, (), 0.0))
-    errors = problems if result.ok else problems + (quote(f"mongorestore exited {result.returncode}: " + " | ".join(
-        result.stderr.strip().splitlines()[-3:]), limits.max_quoted_chars * 3),)
-    return MongoRestore("mongorestore", tuple(collections), skipped, errors, time.perf_counter() - started,
-                        output_tail=result.stderr[-4000:], detail={"documents": sum(c.documents for c in collections)})
+    if not result.ok and is_connection_failure(result.stderr):
+        raise HarnessError(f"mongorestore could not reach the MongoDB server (exit {result.returncode})",
+                           fix="check the engine's server; the backup was not tested")
+    errors: list[str] = []
+    if not result.ok:
+        causes = tool_errors(result.stderr, limits.max_quoted_chars)
+        failed = failed_documents(result.stderr)
+        lead = causes[0] if causes else f"exit {result.returncode} without an error line (see output_tail)"
+        more = f" (+{len(causes) - 1} more error line(s) in the evidence)" if len(causes) > 1 else ""
+        count = f"; {failed} document(s) failed to restore" if failed else ""
+        errors.append(f"{shown}: mongorestore: {lead}{more}{count}")
+        tails.append(f"--- {namespace}: exit {result.returncode}\n{result.stderr[-2000:]}")
+    target, name = server.database_name(db), dump.name
+    count = client[target][name].estimated_document_count()
+    built = tuple(n for n in client[target][name].index_information() if n != "_id_")
+    return CollectionRestore(namespace, f"{target}.{name}", count, built, tuple(errors), time.perf_counter() - began)
 
 
 def restore_mongo(server: MongoEngine, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str],

@@ -11,6 +11,7 @@ from grimoire_drill.report.html.counts import counts_table
 from grimoire_drill.report.html.identity import archive_identity, engines_table
 from grimoire_drill.report.html.rounds import rounds_table
 from grimoire_drill.report.html.style import styles
+from grimoire_drill.report.html.technical import page_title
 from grimoire_drill.report.html.timeline import phase_timeline
 from grimoire_drill.report.html.trend import trend_svg
 from grimoire_drill.report.html.verdict import simulated_banner, verdict_banner
@@ -19,10 +20,7 @@ from grimoire_drill.report.html_run import attribution_table
 
 def full_page(summary: Mapping[str, Any], history: Iterable[Mapping[str, Any]]) -> str:
     """A complete, self-contained report.html: no script, no external asset, CSP forbids both."""
-    outcome = str(summary.get("outcome", "error")).upper()
-    archive = summary.get("archive") or {}
-    backup = archive.get("backup_id") or archive.get("name") or "no backup"
-    title = f"Restore drill {outcome} \u2014 backup {backup}"
+    title = page_title(summary)
     tool = summary.get("tool") or {}
     footer = SEPARATOR.join(
         item for item in (

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from grimoire_drill.report.facts import is_simulated, simulated_databases
-from grimoire_drill.report.html.common import DATABASE_NAMES, OUTCOME_SYMBOLS, SEPARATOR, _text, _totals_line, _when
+from grimoire_drill.report.html.common import DATABASE_NAMES, OUTCOME_SYMBOLS, SEPARATOR, _age, _text, _totals_line, _when
 from grimoire_drill.report.scope import is_partial, off_line, scope_line, verdict_label
 
 
@@ -25,6 +25,7 @@ def verdict_banner(summary: Mapping[str, Any]) -> str:
     backup = archive.get("backup_id") or archive.get("name")
     meta = [
         f"backup <strong>{_text(backup)}</strong>" if backup else "no backup identified",
+        *([f"{_text(_age(archive['age_hours']))} old"] if archive.get("age_hours") is not None else []),
         f"finished {_text(_when(summary.get('finished_at')))}",
         _totals_line(summary.get("totals") or {}),
     ]
