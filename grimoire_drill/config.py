@@ -99,10 +99,11 @@ def _parse_generations(text: str) -> GenerationChoice:
     value = text.strip().lower()
     if value == "all":
         return GenerationChoice("all")
-    mode, sep, number = value.partition(":")
+    prefix, sep, number = value.partition(":")
+    mode = "random" if sep and prefix == "random" else "newest" if not sep else ""
     if not sep:
-        mode, number = "newest", mode
-    if mode not in ("newest", "random") or not (number.isascii() and number.isdigit()) or int(number) < 1:
+        number = prefix
+    if not mode or not (number.isascii() and number.isdigit()) or int(number) < 1:
         raise ValueError(f"{quote(text, 40)!r} is not all, N or random:N with N a whole number of at least 1")
     return GenerationChoice(mode, int(number))
 
