@@ -46,7 +46,7 @@ from . import archive
 from .archive import BackupName
 from .config import OPTIONS_BY_NAME, DrillConfig, GenerationChoice
 from .engines.base import new_run_id
-from .errors import DrillFailure, HarnessError
+from .errors import DrillFailure, GrimoireDrillError, HarnessError
 from .exit_codes import EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_PASSED
 from .expectations import load_expectations
 from .limits import Limits
@@ -227,8 +227,13 @@ class GenerationsRun:
         interrupted = False
         out = sys.stderr.fileno()  # its verdict lines and progress: ours are the one line per generation
         sys.stderr.flush()
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                 env=self.child_environment(), start_new_session=True)
+        try:
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                     env=self.child_environment(), start_new_session=True)
+        except OSError as exc:  # we could not test it: an ERROR generation, the others still run
+            entry = self._entry(planned, run_id, EXIT_HARNESS, None)
+            entry["note"] = f"could not start its drill: {exc.strerror or exc}"
+            return entry, False
         try:
             code = child.wait()
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (cli turns it into one): the child cleans up, then we stop
@@ -343,9 +348,14 @@ class GenerationsRun:
         folder = self.folder
         if folder is None or folder.backup_dir is None:
             return
-        if not interrupted:
-            publish_latest(folder.backup_dir, folder.path.name)
-        prune_runs(folder.backup_dir, self.config.keep_runs, protect={folder.path.name})
+        try:
+            if not interrupted:
+                publish_latest(folder.backup_dir, folder.path.name)
+            for removed in prune_runs(folder.backup_dir, self.config.keep_runs, protect={folder.path.name}):
+                self.say(f"removed an old generations index (--keep-runs {self.config.keep_runs}): {removed}")
+        except (OSError, GrimoireDrillError) as error:  # the index is written: say it, do not fail the run
+            line = error.line() if isinstance(error, GrimoireDrillError) else str(error)
+            print(f"grimoire-drill: could not update {folder.backup_dir}/latest: {line}", file=sys.stderr)
 
     def _remove_secrets(self) -> None:
         if self.secrets_dir is not None:
