@@ -52,6 +52,8 @@ from .expectations import load_expectations
 from .limits import Limits
 from .report.generations_index import build_index, plain_counts, totals_line, write_index
 from .report.run_dirs import RunFolder, claim_explicit_folder, claim_run_folder, prune_runs, publish_latest
+from .report.scope import scope_of
+from .text import quote
 
 GENERATIONS_FOLDER = "generations"   # reports/generations/<run id>/: the index of each --generations run
 # Settings a child must not inherit: they would make it run generations itself, or name our run.
@@ -265,7 +267,7 @@ class GenerationsRun:
             "backup": planned.backup.name, "backup_id": planned.backup.backup_id, "taken_at": planned.backup.taken_at,
             "judged_as_of": planned.as_of.isoformat() if planned.as_of is not None else None,
             "run_id": run_id, "exit_code": code, "verdict": verdict, "simulated": False, "failed_checks": None,
-            "error_checks": None, "rto_seconds": None, "counts": None, "note": None,
+            "error_checks": None, "rto_seconds": None, "scope": None, "counts": None, "note": None,
             "report_path": None, "summary_path": None,
         }
         if code < 0:
@@ -282,12 +284,13 @@ class GenerationsRun:
             failed_checks=_count_of(totals.get("failed")), error_checks=_count_of(totals.get("error")),
             rto_seconds=float(rto) if isinstance(rto, (int, float)) and not isinstance(rto, bool) else None,
             counts=plain_counts(summary.get("counts"), self.limits),
+            scope=_scope_words(summary),
             summary_path=summary_path,
             report_path=summary_path.with_name("report.html") if summary_path.with_name("report.html").is_file() else None,
         )
         drilled = archive_info.get("name")
         if isinstance(drilled, str) and drilled != planned.backup.name:  # a newer backup arrived meanwhile
-            entry["note"] = f"the folder's newest backup changed while drilling: this drill is of {drilled[:64]}"
+            entry["note"] = f"the folder's newest backup changed while drilling: this drill is of {quote(drilled, 64)}"
         return entry
 
     # -- the whole command ------------------------------------------------------------------------
@@ -383,7 +386,8 @@ def read_summary(path: Path | None, limits: Limits) -> tuple[dict[str, Any] | No
 
 def generation_line(entry: Mapping[str, Any]) -> str:
     """``backup_…: PASSED SIMULATED — 0 failed checks, RTO 4.2 s — report: …``, one per finished generation."""
-    words = entry["verdict"] + (" SIMULATED" if entry.get("simulated") else "")
+    words = entry["verdict"] + (f" {entry['scope']}" if entry.get("scope") else "") + (
+        " SIMULATED" if entry.get("simulated") else "")
     parts = [f"{entry['backup']}: {words}"]
     if entry.get("failed_checks") is not None:
         parts.append(f"{entry['failed_checks']} failed checks" + (f", {entry['error_checks']} error"
@@ -395,6 +399,14 @@ def generation_line(entry: Mapping[str, Any]) -> str:
     if entry.get("report_path") is not None:
         parts.append(f"report: {entry['report_path']}")
     return " — ".join(parts)
+
+
+def _scope_words(summary: Mapping[str, Any]) -> str | None:
+    """``partial (5 of 46 checks)`` when the drill was narrowed (-k, --pytest-args), else None."""
+    scope = scope_of(summary)
+    if scope["kind"] == "full":
+        return None
+    return f"partial ({_count_of(scope.get('ran'))} of {_count_of(scope.get('of'))} checks)"
 
 
 def _count_of(value: Any) -> int | None:

@@ -149,3 +149,11 @@ def test_sigterm_stops_the_drill_under_way_and_writes_a_partial_index(backups, t
     for generation in index["generations"]:
         assert leftovers(generation["run_id"]) == []
     assert "partial: interrupted, 1 not drilled" in "".join(run.stdout)
+
+
+def test_a_narrowed_drill_says_partial_for_each_generation(run_cli, backups, tmp_path):
+    result = run_cli(*RUN, backups, "--generations", "2", "-k", "archive", "--report-dir", tmp_path / "r")
+    assert result.returncode == 0, result.output
+    index = _index(tmp_path / "r")
+    assert all(g["scope"].startswith("partial (") for g in index["generations"])
+    assert sum("PASSED partial (" in line for line in result.stdout.splitlines()) == 2

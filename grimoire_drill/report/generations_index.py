@@ -18,6 +18,7 @@ It is a pure function of plain values, like every writer in ``report/``.
         "age_hours": 49.5, "judged_as_of": "ISO-8601" | null, "run_id": "…", "exit_code": 0,
         "verdict": "PASSED|FAILED|ERROR|INTERRUPTED", "simulated": true,
         "failed_checks": 0 | null, "error_checks": 0 | null, "rto_seconds": 4.2 | null,
+        "scope": "partial (5 of 46 checks)" | null,  # null: the whole drill ran
         "report": "<path of its report.html, relative to the index>" | null,
         "summary": "<path of its summary.json, relative to the index>" | null, "note": "…" | null,
         "counts": {"mongodb": {"legrimoire.recipes": 120}, "postgresql": {"users": 40}} | null,

@@ -56,6 +56,8 @@ def _generations_table(generations: list[Mapping[str, Any]]) -> str:
     for generation in generations:
         verdict = str(generation.get("verdict"))
         badge = f'<span class="gd-badge gd-badge--{BADGES.get(verdict, "error")}">{_text(verdict)}</span>'
+        if generation.get("scope"):
+            badge += f' <span class="gd-muted">{_text(generation.get("scope"))}</span>'
         if generation.get("simulated"):
             badge += ' <span class="gd-badge gd-badge--simulated">SIMULATED</span>'
         failed = _count(generation.get("failed_checks"))
