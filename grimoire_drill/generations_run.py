@@ -18,8 +18,8 @@ What the child gets is what a single run gets: our environment (minus the ``--ge
 settings, so it drills one backup), the options given on our command line, and ``--run-id``
 (so its run folder is known), ``--report-dir`` (under ours, when one was given) and ``--now``.
 A secret typed on our command line (``--mongo-uri``, ``--postgres-dsn``) is never put on the
-child's: it goes into a 0600 file in a private temp dir, passed as ``--mongo-uri-file`` /
-``--postgres-dsn-file``, removed at the end.
+child's, nor in its environment, nor on disk: it is written into a pipe the child inherits, and
+the child is given ``--postgres-dsn-file /dev/fd/N``, which it reads once at start.
 
 Freshness of an older backup is judged as of the moment the next backup in the folder was
 taken (its ``--now``): then it was the newest, and ``archive.fresh`` asks whether the next
@@ -32,11 +32,9 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,6 +58,7 @@ GENERATIONS_FOLDER = "generations"   # reports/generations/<run id>/: the index 
 CHILD_ENV_DROPPED = tuple(OPTIONS_BY_NAME[name].env for name in ("generations", "generations_seed", "run_id"))
 # Our own options, decided here for each child rather than passed on as given.
 NOT_PASSED_ON = ("backups", "generations", "generations_seed", "run_id", "report_dir", "now")
+SECRET_PIPE_BYTES = 60 * 1024       # under Linux's 64 KiB pipe buffer, so writing it never waits for the child
 CHILD_VERDICTS = {EXIT_PASSED: "PASSED", EXIT_FAILED: "FAILED", EXIT_INTERRUPTED: "INTERRUPTED"}
 
 
@@ -155,7 +154,6 @@ class GenerationsRun:
         self.started_at = datetime.now(timezone.utc)
         self.now = config.now if config.now is not None else self.started_at
         self.folder: RunFolder | None = None
-        self.secrets_dir: Path | None = None
 
     # -- where things go -----------------------------------------------------------------------
     def _claim_index_folder(self) -> RunFolder:
@@ -183,15 +181,17 @@ class GenerationsRun:
         return found[0] if found else None
 
     # -- one child -------------------------------------------------------------------------------
-    def child_argv(self, planned: Planned, run_id: str, report_dir: Path | None) -> list[str]:
-        """The command line of one generation's drill: no secret on it (see the module docstring)."""
+    def child_argv(self, planned: Planned, run_id: str, report_dir: Path | None,
+                   secret_files: Mapping[str, str]) -> list[str]:
+        """The command line of one generation's drill; a secret typed on ours is named by its file in
+        ``secret_files`` (name -> path, see ``secret_pipes``), never given itself."""
         argv = [sys.executable, "-m", "grimoire_drill.cli", "run", str(planned.target), f"--run-id={run_id}"]
         for name, value in self.passed_on.options.items():
             option = OPTIONS_BY_NAME[name]
             if name in NOT_PASSED_ON or option.env_only or value is None or value is False:
                 continue
             if option.secret:
-                argv.append(f"{OPTIONS_BY_NAME[option.file].cli}={self._secret_file(name, getattr(self.config, name))}")
+                argv.append(f"{OPTIONS_BY_NAME[option.file].cli}={secret_files[name]}")
             elif option.flag:
                 argv.append(option.cli)
             else:
@@ -201,21 +201,31 @@ class GenerationsRun:
         if planned.as_of is not None:
             argv.append(f"--now={planned.as_of.isoformat()}")
         if self.passed_on.keyword:
-            argv += ["-k", self.passed_on.keyword]
+            argv.append(f"-k{self.passed_on.keyword}")
         if self.passed_on.pytest_args:
             argv.append(f"--pytest-args={self.passed_on.pytest_args}")
         argv += (["-v"] if self.passed_on.verbose else []) + (["-q"] if self.passed_on.quiet else [])
         return argv
 
-    def _secret_file(self, name: str, value: str) -> Path:
-        if self.secrets_dir is None:
-            self.secrets_dir = Path(tempfile.mkdtemp(prefix=f"gd-{self.run_id}-secrets-", dir=self.config.temp_dir))  # 0700
-        path = self.secrets_dir / name
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(value + "\n")
-        return path
+    def secret_pipes(self) -> dict[str, int]:
+        """For each secret typed on our command line, the read end of a pipe already holding it (and closed
+        for writing), so the child reads it from ``/dev/fd/N``: never on argv, in its environment or on disk."""
+        pipes: dict[str, int] = {}
+        for name, value in self.passed_on.options.items():
+            option = OPTIONS_BY_NAME[name]
+            if not option.secret or value is None:
+                continue
+            payload = (getattr(self.config, name) + "\n").encode("utf-8")
+            if len(payload) > SECRET_PIPE_BYTES:
+                raise HarnessError(f"{option.cli} is longer than {SECRET_PIPE_BYTES} bytes",
+                                   fix=f"give it with {OPTIONS_BY_NAME[option.file].cli} or {option.env}")
+            read_end, write_end = os.pipe()
+            try:
+                os.write(write_end, payload)  # fits the pipe's buffer: never blocks
+            finally:
+                os.close(write_end)
+            pipes[name] = read_end
+        return pipes
 
     @staticmethod
     def child_environment() -> dict[str, str]:
@@ -225,17 +235,21 @@ class GenerationsRun:
         """Run one generation's drill to its end; (its index entry, whether we were interrupted meanwhile)."""
         run_id = new_run_id()
         report_dir = self._child_report_dir(planned)
-        argv = self.child_argv(planned, run_id, report_dir)
+        pipes = self.secret_pipes()
+        argv = self.child_argv(planned, run_id, report_dir, {name: f"/dev/fd/{fd}" for name, fd in pipes.items()})
         interrupted = False
         out = sys.stderr.fileno()  # its verdict lines and progress: ours are the one line per generation
         sys.stderr.flush()
         try:
-            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=tuple(pipes.values()),
                                      env=self.child_environment(), start_new_session=True)
         except OSError as exc:  # we could not test it: an ERROR generation, the others still run
             entry = self._entry(planned, run_id, EXIT_HARNESS, None)
             entry["note"] = f"could not start its drill: {exc.strerror or exc}"
             return entry, False
+        finally:
+            for fd in pipes.values():
+                os.close(fd)
         try:
             code = child.wait()
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (cli turns it into one): the child cleans up, then we stop
@@ -314,8 +328,6 @@ class GenerationsRun:
                     break
         except KeyboardInterrupt:
             interrupted = True
-        finally:
-            self._remove_secrets()
         return self._finish(entries, planned[len(entries):], selection, interrupted)
 
     def _finish(self, entries: list[dict[str, Any]], left: list[Planned], selection: dict[str, Any],
@@ -359,11 +371,6 @@ class GenerationsRun:
         except (OSError, GrimoireDrillError) as error:  # the index is written: say it, do not fail the run
             line = error.line() if isinstance(error, GrimoireDrillError) else str(error)
             print(f"grimoire-drill: could not update {folder.backup_dir}/latest: {line}", file=sys.stderr)
-
-    def _remove_secrets(self) -> None:
-        if self.secrets_dir is not None:
-            shutil.rmtree(self.secrets_dir, ignore_errors=True)
-            self.secrets_dir = None
 
 
 def read_summary(path: Path | None, limits: Limits) -> tuple[dict[str, Any] | None, str | None]:

@@ -131,26 +131,31 @@ def test_an_empty_folder_is_a_failed_drill(tmp_path):
         plan(_config(backups=tmp_path / "empty", generations="all"), Limits(), "20261124020000abcdef")
 
 
-def test_a_secret_typed_on_the_command_line_reaches_the_child_in_a_file_never_on_its_argv(tmp_path, monkeypatch):
+def test_a_secret_typed_on_the_command_line_reaches_the_child_through_a_pipe_never_on_its_argv(tmp_path, monkeypatch):
     dsn = "postgresql://grimoire:hunter2@db.example/le_grimoire"
     monkeypatch.setenv("GRIMOIRE_DRILL_GENERATIONS", "all")
     monkeypatch.setenv("GRIMOIRE_DRILL_GENERATIONS_SEED", "4")
-    config = _config(backups=_folder(tmp_path, 2), generations="all", postgres_dsn=dsn, temp_dir=tmp_path)
+    config = _config(backups=_folder(tmp_path, 2), generations="all", postgres_dsn=dsn)
     run = GenerationsRun(config, PassedOn({"postgres_dsn": dsn, "postgres_engine": "external", "require_real": True,
-                                           "generations": "all", "max_age_hours": "30"}, keyword="archive"),
+                                           "generations": "all", "max_age_hours": "30"}, keyword="not fresh"),
                          printer=lambda *a, **k: None)
     planned, _ = plan(config, run.limits, run.run_id)
-    argv = run.child_argv(planned[0], "20261124020000abcdef", None)
-    assert "hunter2" not in " ".join(argv)
-    secret = Path(next(a for a in argv if a.startswith("--postgres-dsn-file=")).partition("=")[2])
-    assert secret.read_text().strip() == dsn and secret.stat().st_mode & 0o077 == 0
+    pipes = run.secret_pipes()
+    try:
+        assert list(pipes) == ["postgres_dsn"]
+        argv = run.child_argv(planned[0], "20261124020000abcdef", None, {"postgres_dsn": f"/dev/fd/{pipes['postgres_dsn']}"})
+        assert "hunter2" not in " ".join(argv)
+        assert f"--postgres-dsn-file=/dev/fd/{pipes['postgres_dsn']}" in argv
+        assert os.read(pipes["postgres_dsn"], 1000).decode().strip() == dsn
+        assert os.read(pipes["postgres_dsn"], 1000) == b""  # written whole, closed for writing: the reader sees its end
+    finally:
+        for fd in pipes.values():
+            os.close(fd)
     assert {"--postgres-engine=external", "--require-real", "--max-age-hours=30", "--run-id=20261124020000abcdef",
-            f"--now={(NIGHT + timedelta(days=1)).isoformat()}"} <= set(argv)
-    assert not any(a.startswith("--generations") for a in argv) and argv[argv.index("-k") + 1] == "archive"
+            f"--now={(NIGHT + timedelta(days=1)).isoformat()}", "-knot fresh"} <= set(argv)
+    assert not any(a.startswith("--generations") for a in argv)
     env = run.child_environment()
     assert "GRIMOIRE_DRILL_GENERATIONS" not in env and "GRIMOIRE_DRILL_GENERATIONS_SEED" not in env
-    run._remove_secrets()
-    assert not secret.exists() and not secret.parent.exists()
 
 
 def _entry(name: str, verdict: str, counts, **extra):

@@ -157,3 +157,15 @@ def test_a_narrowed_drill_says_partial_for_each_generation(run_cli, backups, tmp
     index = _index(tmp_path / "r")
     assert all(g["scope"].startswith("partial (") for g in index["generations"])
     assert sum("PASSED partial (" in line for line in result.stdout.splitlines()) == 2
+
+
+def test_a_dsn_typed_on_the_command_line_reaches_each_drill_but_never_its_command_line(run_cli, backups, tmp_path):
+    dsn = "postgresql://grimoire:hunter2@db.example/le_grimoire"  # not used by the local engine, but read
+    result = run_cli(*RUN, backups, "--generations", "2", "--postgres-dsn", dsn, "--report-dir", tmp_path / "r")
+    assert result.returncode == 0, result.output
+    assert "hunter2" not in result.output
+    for generation in _index(tmp_path / "r")["generations"]:
+        summary = json.loads((tmp_path / "r" / generation["summary"]).read_text())
+        line = summary["attribution"]["command_line"]
+        assert "hunter2" not in line and "--postgres-dsn-file=/dev/fd/" in line
+    assert not list(tmp_path.rglob("postgres_dsn*"))  # nothing on disk
