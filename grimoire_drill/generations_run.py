@@ -117,7 +117,7 @@ def plan(config: DrillConfig, limits: Limits, run_id: str) -> tuple[list[Planned
     if archive.parse_backup_name(folder.name, config.backup_timezone) is not None:
         raise HarnessError("--generations needs a folder of backups, and this is one extracted backup",
                            where=str(folder), fix="pass the folder that holds the backup_* archives")
-    names = archive.named_backups(folder, limits.max_listed_backups, limits.name("max_listed_backups"),
+    names = archive.named_backups(folder, limits.max_series_backups, limits.name("max_series_backups"),
                                   config.backup_timezone)
     if not names:
         raise DrillFailure(f"no backup_YYYYMMDD_HHMMSS archive in {folder}",

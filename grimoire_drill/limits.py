@@ -65,7 +65,6 @@ class Limits:
     max_listed_changes: int = 500              # changes listed per kind; the rest are counted
     # --generations: how many drills one command runs, and how much of each drill's summary.json it reads back
     max_generations: int = 1000                # backups drilled by one --generations command (almost 3 years of nights)
-    max_listed_backups: int = 100_000          # backup names --generations lists in one folder (names only)
     max_summary_bytes: int = 64 * MIB          # one generation's summary.json, read back for the index
     # the whole run
     run_timeout_s: float = 6 * 3600.0

@@ -99,8 +99,8 @@ def test_one_id_in_two_forms_is_one_generation(tmp_path):
 
 def test_too_many_names_are_refused_naming_the_limit(tmp_path):
     folder = _folder(tmp_path, 5)
-    with pytest.raises(DrillFailure, match="limits.max_listed_backups"):
-        named_backups(folder, 4, Limits().name("max_listed_backups"))
+    with pytest.raises(DrillFailure, match="limits.max_series_backups"):
+        named_backups(folder, 4, Limits().name("max_series_backups"))
     with pytest.raises(HarnessError, match=r"limits.max_generations \(3\)"):
         plan(_config(backups=folder, generations="all"), Limits(max_generations=3), "20261124020000abcdef")
 
