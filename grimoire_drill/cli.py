@@ -314,6 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = config_from_args(args)
             if config.backups is None:
                 raise HarnessError("no BACKUPS given", fix="grimoire-drill run /path/to/backups (or env GRIMOIRE_DRILL_BACKUPS)")
+            if config.generations is not None:
+                from .generations_run import PassedOn, run_generations
+
+                given = {o.name: getattr(args, o.name) for o in OPTIONS[1:] if getattr(args, o.name, None) is not None}
+                return run_generations(config, PassedOn(given, args.keyword, args.pytest_args, verbose, args.quiet),
+                                       printer=Printer(args.quiet))
             return run_drill(config, printer=Printer(args.quiet), keyword=args.keyword,
                              pytest_args=shlex.split(args.pytest_args), verbose=verbose,
                              attribution=collect_attribution(sys.argv[1:] if argv is None else argv))

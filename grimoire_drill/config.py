@@ -10,6 +10,7 @@ one default and one help text, and one precedence: flag (or ini) > environment >
 from __future__ import annotations
 
 import os
+import re
 import typing
 from dataclasses import dataclass, field, make_dataclass
 from datetime import datetime, timezone, tzinfo
@@ -19,9 +20,11 @@ from typing import Any, Callable, Optional
 
 from .deadline import parse_seconds
 from .errors import HarnessError
+from .text import quote
 
 ENGINE_KINDS = ("auto", "docker", "local", "external", "simulated")
 ENV_PREFIX = "GRIMOIRE_DRILL_"
+RUN_ID_PATTERN = re.compile(r"^[0-9]{14}[0-9a-f]{6}$")  # UTC YYYYmmddHHMMSS + 6 hex digits (engines.base.new_run_id)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,36 @@ def _parse_now(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+@dataclass(frozen=True)
+class GenerationChoice:
+    """Which backups of the folder ``--generations`` drills: ``all``, the ``N`` newest, or ``random:N``."""
+
+    mode: str                 # "all" | "newest" | "random"
+    count: int | None = None  # None for "all"
+
+    def __str__(self) -> str:
+        return {"all": "all", "newest": str(self.count), "random": f"random:{self.count}"}[self.mode]
+
+
+def _parse_generations(text: str) -> GenerationChoice:
+    value = text.strip().lower()
+    if value == "all":
+        return GenerationChoice("all")
+    prefix, sep, number = value.partition(":")
+    mode = "random" if sep and prefix == "random" else "newest" if not sep else ""
+    if not sep:
+        number = prefix
+    if not mode or not (number.isascii() and number.isdigit()) or int(number) < 1:
+        raise ValueError(f"{quote(text, 40)!r} is not all, N or random:N with N a whole number of at least 1")
+    return GenerationChoice(mode, int(number))
+
+
+def _parse_run_id(text: str) -> str:
+    if not RUN_ID_PATTERN.match(text):
+        raise ValueError(f"{quote(text, 40)!r} is not a run id (UTC YYYYmmddHHMMSS and 6 hex digits)")
+    return text
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("backups", "backups folder (newest backup_* inside), one .tar.gz[.gpg], or an extracted backup_* folder",
            Path),
@@ -131,6 +164,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("sign_key", "gpg key id: sign MANIFEST.sha256 into MANIFEST.sha256.asc (gpg --detach-sign --armor)"),
     Option("temp_dir", "parent of the run's temp dir (default: the system temp dir)", Path),
     Option("expectations", "expectations.toml to use instead of the packaged drills/expectations.toml", Path),
+    Option("generations", "drill several backups of the BACKUPS folder, oldest first, each in a run of its own, "
+           "listed on one index page: all (every backup_*), N (the N newest) or random:N (N at random, seeded; "
+           "see --generations-seed)", _parse_generations),
+    Option("generations_seed", "seed of --generations random:N, to replay an earlier choice (default: drawn from "
+           "the run id, and printed)", int),
+    Option("run_id", "this run's id, naming its folder and history line (UTC YYYYmmddHHMMSS + 6 hex digits); "
+           "default: drawn at start (--generations gives one to each drill it runs)", _parse_run_id),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -192,6 +232,15 @@ class _DrillConfigBehaviour:
                                fix="keep at least 1 run")
         if self.require_real and self.mongo_kind == "simulated":
             raise HarnessError("--require-real contradicts --mongo-engine simulated", fix="drop one of them")
+        if self.generations is not None and self.then is not None:
+            raise HarnessError("--then cannot be combined with --generations: a migration is tried on one restore",
+                               fix="drop --generations (the latest backup is drilled) or drop --then")
+        if self.generations_seed is not None and (self.generations is None or self.generations.mode != "random"):
+            raise HarnessError("--generations-seed only seeds --generations random:N",
+                               fix="give --generations random:N too, or drop the seed")
+        if self.generations is not None and self.run_id is not None:
+            raise HarnessError("--run-id names one drill, and --generations runs several",
+                               fix="drop --run-id: each generation's drill gets its own")
         return self
 
 

@@ -63,6 +63,9 @@ class Limits:
     then_output_tail_bytes: int = 16 * KIB
     max_schema_objects: int = 100_000          # columns, indexes or constraints compared per kind
     max_listed_changes: int = 500              # changes listed per kind; the rest are counted
+    # --generations: how many drills one command runs, and how much of each drill's summary.json it reads back
+    max_generations: int = 1000                # backups drilled by one --generations command (almost 3 years of nights)
+    max_summary_bytes: int = 64 * MIB          # one generation's summary.json, read back for the index
     # the whole run
     run_timeout_s: float = 6 * 3600.0
     report_dir_wait_s: float = 3600.0          # a second drill on one --report-dir waits this long, then writes beside it

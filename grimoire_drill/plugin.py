@@ -105,9 +105,13 @@ class DrillRun:
         ``report_dir`` (and the claimed ``folder`` it is in) given: the caller chose where this
         round writes; ``finish_summary`` has the last word on the summary before it is written.
         """
+        if config.generations is not None:
+            raise HarnessError("--generations drills several backups, each in a drill of its own",
+                               fix="run them with grimoire-drill run BACKUPS --generations (pytest runs one drill)")
         self.config = config
         if session is None:
-            self.run_id = new_run_id() if run_id is None else run_id
+            chosen = run_id if run_id is not None else config.run_id
+            self.run_id = new_run_id() if chosen is None else chosen
             self.expectations: Expectations = load_expectations(config.expectations)
             self.session = DrillSession(config, self.expectations, self.run_id, progress)
         else:

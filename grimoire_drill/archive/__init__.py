@@ -26,11 +26,13 @@ below, from here.
 
 from grimoire_drill.archive.extraction import extract, read_backup_info
 from grimoire_drill.archive.folder import Extracted, folder_size, regular_files, tree_digest, walk_tree
-from grimoire_drill.archive.locate import BackupRef, find_backups, locate, parse_backup_name, series_ids
+from grimoire_drill.archive.locate import (BackupName, BackupRef, find_backups, locate, named_backups, parse_backup_name,
+                                         series_ids)
 from grimoire_drill.archive.stream import Progress
 from grimoire_drill.limits import Limits
 
 __all__ = [
+    "BackupName",
     "BackupRef",
     "Extracted",
     "Limits",
@@ -39,6 +41,7 @@ __all__ = [
     "find_backups",
     "folder_size",
     "locate",
+    "named_backups",
     "parse_backup_name",
     "read_backup_info",
     "regular_files",

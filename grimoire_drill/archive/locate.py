@@ -45,8 +45,8 @@ class BackupRef:
 
 
 @dataclass(frozen=True)
-class _Candidate:
-    """An entry named like a backup, not yet known to be readable."""
+class BackupName:
+    """An entry named like a backup, not yet known to be readable (``locate`` judges that)."""
 
     path: Path
     name: str
@@ -89,12 +89,35 @@ def find_backups(folder: Path, tz: tzinfo = UTC) -> list[BackupRef]:
     drilled); :func:`locate` is the one that refuses them when they are the newest.
     """
     refs = []
-    for candidate in sorted(_candidates(Path(folder), tz), key=_Candidate.order):
+    for candidate in sorted(_candidates(Path(folder), tz), key=BackupName.order):
         try:
             refs.append(_checked(candidate))
         except DrillFailure:
             continue
     return refs
+
+
+def named_backups(folder: Path, max_names: int, limit_name: str, tz: tzinfo = UTC) -> list[BackupName]:
+    """Every backup named in ``folder``, readable or not, one per backup id, newest first.
+
+    Unlike :func:`find_backups`, an entry that cannot be read stays in: ``--generations`` drills
+    each one, so a zero-byte or dangling backup fails its own drill instead of being left out of
+    an audit. One id in several forms gives the form :func:`locate` would take. More than
+    ``max_names`` ids is refused (``limit_name`` says which limit), before anything is sorted.
+    """
+    preferred: dict[str, BackupName] = {}
+    try:
+        for candidate in _candidates(Path(folder), tz):
+            known = preferred.get(candidate.backup_id)
+            if known is None or candidate.order() < known.order():
+                preferred[candidate.backup_id] = candidate
+            if len(preferred) > max_names:
+                raise DrillFailure(f"more than {limit_name} backups named in the folder", where=str(folder),
+                                   fix="prune the folder or raise the limit in [limits] of expectations.toml")
+    except PermissionError as exc:
+        raise HarnessError(f"cannot list the folder: {exc.strerror}", where=str(folder),
+                           fix="run with a user that can read the backups") from exc
+    return sorted(preferred.values(), key=BackupName.order)
 
 
 def locate(target: Path, tz: tzinfo = UTC) -> BackupRef:
@@ -119,7 +142,7 @@ def locate(target: Path, tz: tzinfo = UTC) -> BackupRef:
     if direct is not None:  # a backup_* folder, or a folder named like an archive: refused
         return _checked(direct)
     try:
-        candidates = sorted(_candidates(target, tz), key=_Candidate.order)
+        candidates = sorted(_candidates(target, tz), key=BackupName.order)
     except PermissionError as exc:
         raise HarnessError(f"cannot list the folder: {exc.strerror}", where=str(target),
                            fix="run with a user that can read the backups") from exc
@@ -158,7 +181,7 @@ def series_ids(target: Path, max_backups: int, limit_name: str, tz: tzinfo = UTC
 # --------------------------------------------------------------------------- candidates
 
 
-def _candidate(path: Path, tz: tzinfo) -> _Candidate | None:
+def _candidate(path: Path, tz: tzinfo) -> BackupName | None:
     """What the name says the entry is (whatever it really is on disk), or None: not a backup name."""
     name = path.name
     kind, stem = "dir", name
@@ -169,17 +192,17 @@ def _candidate(path: Path, tz: tzinfo) -> _Candidate | None:
     parsed = parse_backup_name(stem, tz)
     if parsed is None or stem != f"backup_{parsed[0]}":
         return None
-    return _Candidate(path, stem, parsed[0], parsed[1], kind)
+    return BackupName(path, stem, parsed[0], parsed[1], kind)
 
 
-def _candidates(folder: Path, tz: tzinfo) -> Iterator[_Candidate]:
+def _candidates(folder: Path, tz: tzinfo) -> Iterator[BackupName]:
     for entry in folder.iterdir():
         candidate = _candidate(entry, tz)
         if candidate is not None:
             yield candidate
 
 
-def _checked(candidate: _Candidate, newest: bool = False) -> BackupRef:
+def _checked(candidate: BackupName, newest: bool = False) -> BackupRef:
     """The candidate as a BackupRef, or a DrillFailure naming it and what is wrong with it."""
     path = candidate.path
     fix = FIX_NEWEST if newest else FIX_RECOPY

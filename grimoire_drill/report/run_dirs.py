@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
+from ..config import RUN_ID_PATTERN
 from ..errors import HarnessError
 from .atomic import write_atomic
 from .manifest import MANIFEST_NAME, SIGNATURE_NAME
@@ -33,7 +33,7 @@ from .manifest import MANIFEST_NAME, SIGNATURE_NAME
 LOCK_NAME = ".lock"
 LATEST_LINK = "latest"
 LATEST_FILE = "LATEST"
-RUN_ID = re.compile(r"^[0-9]{14}[0-9a-f]{6}$")
+RUN_ID = RUN_ID_PATTERN
 STALE_OUTPUTS = ("report.html", "junit.xml", "summary.json", "drill.prom", MANIFEST_NAME, SIGNATURE_NAME)
 LOCK_POLL_S = 0.2
 
