@@ -280,6 +280,19 @@ class DrillRun:
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self._deselected += len(items)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        """Start the engines before collecting when nothing can narrow the run (no -k, -m, node ids...).
+
+        Why: the PostgreSQL start (initdb, about a second) is the drill's critical path, and every
+        check of the whole drill but the archive's needs it; begun here, it overlaps the collection
+        instead of following it. Inside the session already (pytest's interrupt path writes every
+        output), unlike anything earlier. A narrowed run waits for ``pytest_collection_finish``.
+        """
+        config = session.config
+        if not selection_text(config, [*self.selectors, *self.ignored]) and not config.option.collectonly:
+            self.session.start_engines()
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Start the engines now when a selected check needs a restore: they come up while the archive is read.
 

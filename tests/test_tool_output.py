@@ -9,8 +9,11 @@ from __future__ import annotations
 import sys
 import threading
 
-from grimoire_drill.engines.base import ToolProcesses
+import pytest
+
 from grimoire_drill.child_env import child_env
+from grimoire_drill.engines.base import ToolProcesses
+from grimoire_drill.errors import HarnessError
 
 MIB = 1024 * 1024
 
@@ -43,3 +46,12 @@ def test_a_tool_within_the_cap_is_kept_whole():
     result = tools.run(_tool_printing(1), child_env(), timeout=60)
     assert "left out" not in result.stderr
     assert result.stderr.count("\n") == 1 * 16 + 2
+
+
+def test_a_tool_that_closes_its_output_and_runs_on_still_meets_its_timeout_and_is_killed():
+    """The wait ends on the tool's pipes closing; one that closes them and keeps running is not let off its timeout."""
+    tools = ToolProcesses(threading.Event())
+    code = "import os, time\nos.close(1)\nos.close(2)\ntime.sleep(60)\n"
+    with pytest.raises(HarnessError, match="did not finish within 1s"):
+        tools.run([sys.executable, "-c", code], child_env(), timeout=1)
+    assert not tools._running  # killed and reaped, not left behind

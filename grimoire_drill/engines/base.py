@@ -251,7 +251,7 @@ class ToolProcesses:
             reader.start()
         try:
             try:
-                process.wait(timeout=timeout)
+                _wait_for_exit(process, readers, timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -279,6 +279,20 @@ class ToolProcesses:
             for process in self._running:
                 if process.poll() is None:
                     process.terminate()
+
+
+def _wait_for_exit(process: subprocess.Popen, readers: list[threading.Thread], timeout: float | None) -> None:
+    """``process.wait(timeout)`` without its polling: the tool's pipes close when it ends, so wait on those.
+
+    Why: ``Popen.wait`` with a timeout polls ``waitpid`` with sleeps growing to 50 ms, which a
+    restore pays once it is done (pg_restore is on the drill's critical path). A reader thread
+    ends at end of file, which a join sees at once; the reap that follows is immediate. A tool
+    that closes its pipes and runs on still gets the rest of ``timeout`` (raises TimeoutExpired).
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for reader in readers:
+        reader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    process.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
 def tail(text: str, lines: int = 8) -> str:

@@ -16,6 +16,7 @@ import glob
 import os
 import pwd
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -45,6 +46,7 @@ SERVER_USER = "postgres"
 START_ATTEMPTS = 3
 STOP_WAIT_S = 30.0
 EXIT_POLL_S = 0.02
+EXIT_POLL_FIRST_S = 0.001
 SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; the socket file name adds ".s.PGSQL.<port>"
 
 
@@ -91,13 +93,45 @@ def _server_account() -> pwd.struct_passwd | None:
 
 
 def _exited(process: tuple[int, str], seconds: float) -> bool:
-    """Wait (polling /proc: it is not our child) until the process has exited; False if it did not."""
+    """Wait until the process (not our child: no waitpid) has exited; False if it did not within ``seconds``.
+
+    Why a pidfd: it becomes readable the moment the process ends, where a polling sleep added up
+    to its interval to every stop (the drill stops its server before it writes the report).
+    Without pidfds (an old kernel), /proc is polled, first every millisecond, then less often.
+    """
     deadline = time.monotonic() + seconds
+    pidfd = _pidfd(process)
+    if pidfd is not None:
+        try:
+            ready = select.poll()
+            ready.register(pidfd, select.POLLIN)
+            while process_start(process[0]) == process[1]:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                ready.poll(left * 1000)  # readable once it has ended
+            return True
+        finally:
+            os.close(pidfd)
+    interval = EXIT_POLL_FIRST_S
     while process_start(process[0]) == process[1]:
         if time.monotonic() > deadline:
             return False
-        time.sleep(EXIT_POLL_S)
+        time.sleep(interval)
+        interval = min(interval * 2, EXIT_POLL_S)
     return True
+
+
+def _pidfd(process: tuple[int, str]) -> int | None:
+    """A pidfd of exactly ``process`` (pid and start time: not a pid reused since), or None."""
+    try:
+        pidfd = os.pidfd_open(process[0])
+    except (AttributeError, OSError):
+        return None
+    if process_start(process[0]) != process[1]:  # the pid was reused before the open: not ours to watch
+        os.close(pidfd)
+        return None
+    return pidfd
 
 
 def _kill(process: tuple[int, str]) -> None:
@@ -208,10 +242,10 @@ class LocalPostgres(SandboxHost, EngineLifecycle):
         postmaster = self._postmaster()
         if postmaster is not None:
             done = self._as_server(
-                [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"],
+                [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-W", "stop"],
                 _server_account(), what="pg_ctl stop", check=False,
             )
-            # pg_ctl returns once the pid file is gone; the process itself exits a moment later
+            # -W: pg_ctl only signals; its own wait polls every 100 ms, ours ends when the postmaster does
             if done.returncode != 0 or not _exited(postmaster, STOP_WAIT_S):
                 _kill(postmaster)
                 _exited(postmaster, STOP_WAIT_S)

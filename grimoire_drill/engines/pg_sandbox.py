@@ -174,6 +174,9 @@ class SandboxHost:
                                    f"{_first_line(exc)}",
                                    fix="the admin login needs CREATEROLE and CREATEDB (or superuser)") from None
         self._roles[database] = role
+        extensions = tuple(extensions)
+        if not extensions:  # nothing to install: no second admin connection (a backend start, on the critical path)
+            return role
         try:
             with psycopg.connect(self._admin_conninfo(database), autocommit=True) as scratch:
                 role = replace(role, admin_extensions=install_extensions(scratch, role, extensions))
