@@ -21,7 +21,7 @@ def test_references_resolve(drill, expectations, reference, evidence):
     evidence.data.update(source=f"{name}.{reference.check_id}", target=f"{name}.{reference.target}",
                          required=reference.required, documents=counted.documents, references=counted.references,
                          dangling=counted.dangling, not_strings=counted.not_strings, examples=examples,
-                         lookups=counted.lookups,
+                         queries=counted.queries,
                          examples_limit=expectations.limits.name("max_reference_examples"))
     shown = "; ".join(examples)
     more = counted.dangling - len(examples)

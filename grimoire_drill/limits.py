@@ -56,8 +56,6 @@ class Limits:
     max_evidence_depth: int = 12               # nesting of a check's evidence
     # a series of backups (the BACKUPS folder, names only) and references between documents
     max_series_backups: int = 100_000          # backup names listed in one folder (273 years of nights)
-    reference_batch_values: int = 1000         # referenced values looked up per {$in: [...]} query
-    reference_batch_bytes: int = 4 * MIB       # ... and their characters per query (a query is at most 16 MiB)
     max_reference_examples: int = 10           # dangling references quoted per reference, the rest counted
     # --then: what is kept of the command's output, and how much schema the before/after diff compares
     then_output_tail_bytes: int = 16 * KIB

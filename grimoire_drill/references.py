@@ -1,15 +1,17 @@
 """References between restored documents (``categories.parents`` → ``categories.off_id``), on the server.
 
-Why on the server, in batches: the target keys can be many (ingredients: 10^5–10^6 off_ids) and a
-backup is untrusted, so the drill never holds a set of every key. It streams the source field and
-asks the server which of at most ``limits.reference_batch_values`` values (and
-``limits.reference_batch_bytes`` characters) exist, one ``$match: {$in}`` + ``$group`` per batch:
-the answer holds at most the batch's distinct values, however many targets share a key. The same
-queries run on a real MongoDB and on the simulated engine (mongomock).
+Why a sorted merge: the target keys can be many (ingredients: 10^5–10^6 off_ids) and a backup is
+untrusted, so the drill never holds a set of every key; and a lookup per batch of values costs a
+scan of the targets per batch wherever there is no index (the simulated engine has none; a backup
+may lack one), which grows with sources × targets. Instead the server sorts both sides (the
+source field unwound, the target field; ``allowDiskUse``, the simple collation so a collation
+the dump's metadata sets cannot reorder them) and the drill walks the two cursors once: linear
+time, constant memory. A server that answers out of order is a HarnessError, never a verdict.
 
 A value that is not a string cannot name a document (the app's models say ``List[str]``; Beanie
-would refuse the document), so it is counted as dangling without a lookup, as is a string longer
-than a whole batch may be.
+would refuse the document), so it is counted as dangling; a target that is not a string names
+nothing. The server sorts all strings together whatever else a field holds, so the walk reads
+the strings in order and counts the rest as it passes them.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import HarnessError
 from .expectations import ExpectedReference
 from .limits import Limits
 from .text import quote
 
-CURSOR_BATCH = 100   # source documents fetched per round trip (each at most 16 MiB, as the server sends them)
+CURSOR_BATCH = 1000          # values fetched per round trip (small documents: a value and two ids)
+SIMPLE = {"locale": "simple"}  # byte order of UTF-8 = Python's code-point order of str
 
 
 @dataclass(frozen=True)
@@ -34,72 +38,81 @@ class ReferenceCount:
     dangling: int
     not_strings: int                        # ... of the dangling, values that are not strings at all
     examples: tuple[tuple[str, str], ...]   # (source document, missing value), quoted; at most max_reference_examples
-    lookups: int                            # $in queries sent
+    queries: int                            # queries sent to the server (three, whatever the sizes)
 
 
 def count_dangling(database: Any, reference: ExpectedReference, limits: Limits) -> ReferenceCount:
-    """Count the values of ``reference``'s source field that match no target document, in bounded memory."""
-    counter = _Counter(database[reference.target_collection], reference.target_field, limits)
-    documents = 0
-    projection = {reference.source_field: 1, "off_id": 1}
-    cursor = database[reference.source_collection].find({reference.source_field: {"$exists": True}}, projection,
-                                                         batch_size=CURSOR_BATCH)
+    """Count the values of ``reference``'s source field that match no target document, in one sorted walk."""
+    source = database[reference.source_collection]
+    field = reference.source_field
+    documents = source.count_documents({field: {"$exists": True}})
+    values = source.aggregate([
+        {"$match": {field: {"$exists": True}}},
+        {"$project": {"_id": 1, "off_id": 1, "v": f"${field}"}},
+        {"$unwind": "$v"},
+        {"$sort": {"v": 1}},
+    ], allowDiskUse=True, collation=SIMPLE, batchSize=CURSOR_BATCH)
+    targets = database[reference.target_collection].find(
+        {reference.target_field: {"$exists": True}}, {reference.target_field: 1, "_id": 0},
+        batch_size=CURSOR_BATCH, collation=SIMPLE).sort(reference.target_field, 1)
+    walk = _Walk(_target_strings(targets, reference), limits)
     try:
-        for doc in cursor:
-            documents += 1
-            name = _document_name(doc, limits)
-            for value in _values(_field(doc, reference.source_field)):
-                counter.add(name, value)
+        for row in values:
+            walk.add(_document_name(row, limits), row.get("v"))
     finally:
-        cursor.close()
-    counter.flush()
-    return ReferenceCount(documents=documents, references=counter.references, dangling=counter.dangling,
-                          not_strings=counter.not_strings, examples=tuple(counter.examples), lookups=counter.lookups)
+        values.close()
+        targets.close()
+    return ReferenceCount(documents=documents, references=walk.references, dangling=walk.dangling,
+                          not_strings=walk.not_strings, examples=tuple(walk.examples), queries=3)
 
 
-class _Counter:
-    """The pending batch and the running counts of one reference."""
+def _target_strings(cursor, reference: ExpectedReference) -> Iterator[str]:
+    """The target field's string values, ascending (checked: a walk on a misordered cursor would lie)."""
+    last: str | None = None
+    for doc in cursor:
+        value = _field(doc, reference.target_field)
+        if not isinstance(value, str):
+            continue
+        if last is not None and value < last:
+            raise _out_of_order(reference.target)
+        last = value
+        yield value
 
-    def __init__(self, target, field: str, limits: Limits):
-        self.target, self.field, self.limits = target, field, limits
-        self.pending: list[tuple[str, str]] = []   # (source document, value)
-        self.pending_chars = 0
-        self.references = self.dangling = self.not_strings = self.lookups = 0
+
+def _out_of_order(where: str) -> HarnessError:
+    return HarnessError(f"the server returned {where} out of order for a simple-collation sort",
+                        where=where, fix="run the drill on a MongoDB that honours collation (3.4+)")
+
+
+class _Walk:
+    """The source values, ascending, walked against the ascending targets; the running counts."""
+
+    def __init__(self, targets: Iterator[str], limits: Limits):
+        self.targets, self.limits = targets, limits
+        self.target: str | None = next(self.targets, None)
+        self.last: str | None = None
+        self.references = self.dangling = self.not_strings = 0
         self.examples: list[tuple[str, str]] = []
 
     def add(self, name: str, value: Any) -> None:
         self.references += 1
         if not isinstance(value, str):
             self.not_strings += 1
-            self._missing(name, quote(repr(value)[: self.limits.max_quoted_chars + 1], self.limits.max_quoted_chars))
+            self._missing(name, repr(value))
             return
-        if len(value) > self.limits.reference_batch_bytes:
-            self._missing(name, quote(value[: self.limits.max_quoted_chars + 1], self.limits.max_quoted_chars))
-            return
-        if (len(self.pending) >= self.limits.reference_batch_values
-                or self.pending_chars + len(value) > self.limits.reference_batch_bytes):
-            self.flush()
-        self.pending.append((name, value))
-        self.pending_chars += len(value)
+        if self.last is not None and value < self.last:
+            raise _out_of_order("the referencing values")
+        self.last = value
+        while self.target is not None and self.target < value:
+            self.target = next(self.targets, None)
+        if self.target != value:
+            self._missing(name, value)
 
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        wanted = list(dict.fromkeys(value for _, value in self.pending))
-        self.lookups += 1
-        found = {row["_id"] for row in self.target.aggregate([
-            {"$match": {self.field: {"$in": wanted}}},
-            {"$group": {"_id": f"${self.field}"}},
-        ], allowDiskUse=True) if isinstance(row.get("_id"), str)}
-        for name, value in self.pending:
-            if value not in found:
-                self._missing(name, quote(value[: self.limits.max_quoted_chars + 1], self.limits.max_quoted_chars))
-        self.pending, self.pending_chars = [], 0
-
-    def _missing(self, name: str, shown: str) -> None:
+    def _missing(self, name: str, value: str) -> None:
         self.dangling += 1
         if len(self.examples) < self.limits.max_reference_examples:
-            self.examples.append((name, shown))
+            cap = self.limits.max_quoted_chars
+            self.examples.append((name, quote(value[: cap + 1], cap)))
 
 
 def _field(doc: dict, path: str) -> Any:
@@ -110,16 +123,6 @@ def _field(doc: dict, path: str) -> Any:
             return None
         value = value.get(step)
     return value
-
-
-def _values(value: Any) -> Iterator[Any]:
-    """The references a field holds: each element of a list, or the value itself; none for null."""
-    if value is None:
-        return
-    if isinstance(value, list):
-        yield from value
-    else:
-        yield value
 
 
 def _document_name(doc: dict, limits: Limits) -> str:

@@ -1,4 +1,4 @@
-"""References between documents (grimoire_drill/references.py): counted on the server in bounded batches.
+"""References between documents (grimoire_drill/references.py): one sorted walk of both sides, on the server.
 
 Run on the simulated engine (mongomock, what the drill uses here) and, when GRIMOIRE_DRILL_MONGO_URI
 names a throwaway server, on a real MongoDB in a scratch database dropped afterwards.
@@ -56,16 +56,13 @@ def test_the_clean_sample_categories_resolve(database):
     assert counted.documents == 40 and counted.references > 0 and counted.dangling == 0
 
 
-def test_a_dangling_parent_is_counted_and_named_across_batch_boundaries(database):
+def test_a_dangling_parent_is_counted_and_named(database):
     docs = _sample_categories()
     docs[-1]["parents"] = ["en:discontinued-foods"]
     docs[5]["parents"] = ["en:vegetables", "en:nowhere", "en:fruits"]
     database.categories.insert_many(docs)
-    limits = Limits(reference_batch_values=2)       # many small $in batches: a boundary inside a list
-    counted = count_dangling(database, PARENTS, limits)
-    whole = count_dangling(database, PARENTS, Limits())
-    assert counted.dangling == whole.dangling == 2
-    assert counted.lookups > whole.lookups == 1
+    counted = count_dangling(database, PARENTS, Limits())
+    assert counted.dangling == 2 and counted.queries == 3
     assert {value for _, value in counted.examples} == {"en:discontinued-foods", "en:nowhere"}
     assert (docs[-1]["off_id"], "en:discontinued-foods") in counted.examples
 
@@ -88,7 +85,7 @@ def test_hostile_values_are_dangling_not_a_crash(database):
         {"off_id": ObjectId(), "parents": ["en:root"]},
         {"_id": "no-off-id", "parents": ["en:gone"]},
     ])
-    limits = Limits(reference_batch_bytes=1000, max_quoted_chars=40)
+    limits = Limits(max_quoted_chars=40)
     counted = count_dangling(database, PARENTS, limits)
     assert counted.not_strings == 4                          # the dict, the nested list, 7, None
     assert counted.dangling == 4 + 3                         # ... and the long one, the \x00 one, en:gone
@@ -119,3 +116,20 @@ def test_a_malformed_reference_entry_is_a_harness_error(tmp_path):
     path.write_text(packaged_path().read_text() + '\n[[references]]\nfrom = "categories"\nto = "x.y"\nrequired = true\n')
     with pytest.raises(HarnessError, match="collection.field"):
         load_expectations(path)
+
+
+def test_the_walk_is_linear_however_many_targets_and_sources(database):
+    """10,000 sources against 10,000 targets: three queries, one pass (a lookup per batch scanned every target)."""
+    database.ingredients.insert_many([{"off_id": f"en:i{i:05d}", "parents": [f"en:i{(i * 7) % 10_000:05d}",
+                                                                           f"en:gone{i % 3}"]} for i in range(10_000)])
+    reference = ExpectedReference("ingredients", "parents", "ingredients", "off_id", required=False)
+    counted = count_dangling(database, reference, Limits(max_reference_examples=2))
+    assert counted.documents == 10_000 and counted.references == 20_000
+    assert counted.dangling == 10_000 and counted.queries == 3 and len(counted.examples) == 2
+
+
+def test_targets_of_other_types_name_nothing_and_strings_still_match(database):
+    database.categories.insert_many([{"off_id": ["en:a", "en:b"], "parents": []}, {"off_id": 5, "parents": []},
+                                     {"off_id": "en:c", "parents": ["en:a", "en:c", 5]}])
+    counted = count_dangling(database, PARENTS, Limits())
+    assert (counted.references, counted.dangling, counted.not_strings) == (3, 2, 1)
