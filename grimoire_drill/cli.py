@@ -166,25 +166,37 @@ def _packaged_node_ids(pytest_args: Sequence[str]) -> list[str]:
 
 def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_args: Sequence[str] = (),
               verbose: bool = False, attribution: dict | None = None) -> int:
-    """One drill; ``attribution`` (who ran it, how, with what build) goes into its summary as given."""
+    """One drill; ``attribution`` (who ran it, how, with what build) goes into its summary as given.
+
+    The preflight decides first what needs no engine (a HarnessError if the run cannot start:
+    nothing is started, claimed or written); a Ctrl-C before pytest made a summary is exit 130.
+    """
     import pytest
 
     from .engines.janitor import sweep_strays
     from .plugin import DrillRun
+    from .preflight import preflight
 
+    pytest_argv = _pytest_argv(keyword, pytest_args, verbose)
+    checked = preflight(config, _pytest_argv(keyword, pytest_args, verbose=False), keyword=keyword, verbose=verbose)
     if config.then:
         from .premigration import run_rounds
 
-        return run_rounds(config, printer=printer, pytest_argv=_pytest_argv(keyword, pytest_args, verbose),
-                          attribution=attribution)
-    drill = DrillRun(config, progress=printer,
+        return run_rounds(config, printer=printer, pytest_argv=pytest_argv, attribution=attribution)
+    drill = DrillRun(config, progress=printer, preflight=checked,
                      extra_summary={"attribution": attribution} if attribution is not None else None)
     printer(f"run {drill.run_id}: drilling {config.backups}")
-    drill.decide_report_dir()  # here, so a busy --report-dir or a bad --prom-file is said before pytest starts
-    for stray in sweep_strays(drill.run_id, [config.temp_dir] if config.temp_dir is not None else []):
-        printer(f"removed a stray of a killed earlier run: {stray}")
-    code = pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[drill])
+    try:
+        drill.decide_report_dir()  # here, so a busy --report-dir or a bad --prom-file is said before pytest starts
+        for stray in sweep_strays(drill.run_id, [config.temp_dir] if config.temp_dir is not None else []):
+            printer(f"removed a stray of a killed earlier run: {stray}")
+        code = pytest.main(pytest_argv, plugins=[drill])
+    finally:
+        if drill.summary is None:  # interrupted or refused before a summary: leave nothing behind
+            drill.abandon()
     if drill.summary is None:
+        if drill.interrupted or code == pytest.ExitCode.INTERRUPTED:
+            raise KeyboardInterrupt  # pytest's start-up or collection was cut short: main says it, exit 130
         print(f"grimoire-drill: the drill did not run (pytest exit {int(code)})", file=sys.stderr)
         return EXIT_HARNESS
     drill.print_verdict()

@@ -63,8 +63,10 @@ class EnginePreparer:
     """The two engines and their restores: started once, cancelled on interrupt, stopped by ``close``."""
 
     def __init__(self, config: DrillConfig, expectations: Expectations, run_id: str, stages: StageRunner,
-                 backup: BackupStages, say: Say):
+                 backup: BackupStages, say: Say, choices: tuple[Choice, Choice] | None = None):
+        """``choices``: (MongoDB, PostgreSQL) as the preflight chose them; None: chosen when each engine starts."""
         self.config = config
+        self.choices = choices
         self.expectations = expectations
         self.run_id = run_id
         self.stages = stages
@@ -87,6 +89,8 @@ class EnginePreparer:
 
         Idempotent.
         """
+        if self._unlocatable() is not None:
+            return  # nothing to restore: the checks report why, and no server is started for it
         with self._engines_lock:
             if self._workers is not None or self.closed:
                 return
@@ -99,6 +103,11 @@ class EnginePreparer:
             if self.prepared:
                 return
             self.prepared = True
+            missing = self._unlocatable()
+            if missing is not None:
+                for state in (self.mongo, self.postgres):
+                    state.restore.error = missing
+                return
             self.start_engines()
             try:
                 self.backup.extracted()
@@ -116,6 +125,14 @@ class EnginePreparer:
             failed = self.mongo.engine is None or self.postgres.engine is None
             began = [s.start_began for s in (self.mongo, self.postgres) if s.start_began is not None]
             self.stages.record("start", start, "failed" if failed else "ok", began=min(began) if began else None)
+
+    def _unlocatable(self) -> GrimoireDrillError | None:
+        """Why the backup cannot be located (the locate stage's failure), or None when it was found."""
+        try:
+            self.backup.located()
+        except GrimoireDrillError as failure:
+            return failure
+        return None
 
     def _engine(self, state: DatabaseState, choose, build, database: str) -> bool:
         with self.stages.running(f"start ({database})"):
@@ -194,7 +211,7 @@ class EnginePreparer:
 
     def _prepare_mongo(self) -> None:
         state, backup, expectations = self.mongo, self.backup, self.expectations
-        if not self._engine(state, lambda: choose_mongo(self.config),
+        if not self._engine(state, lambda: self.choices[0] if self.choices else choose_mongo(self.config),
                             lambda c: build_mongo(c, self.config, self.run_id, backup.temp_dir, expectations.limits),
                             "mongodb"):
             self.stages.record("restore_mongodb", 0.0, "skipped")
@@ -216,7 +233,7 @@ class EnginePreparer:
 
     def _prepare_postgres(self) -> None:
         state, backup, expectations = self.postgres, self.backup, self.expectations
-        if not self._engine(state, lambda: choose_postgres(self.config),
+        if not self._engine(state, lambda: self.choices[1] if self.choices else choose_postgres(self.config),
                             lambda c: build_postgres(c, self.config, self.run_id, backup.temp_dir, ADMIN_ROLE,
                                                      expectations.limits),
                             "postgresql"):
