@@ -82,6 +82,8 @@ class EnginePreparer:
         self._engines_lock = threading.Lock()     # close() (main thread) against a start (restore thread)
         self._workers: ThreadPoolExecutor | None = None   # the two per-database threads: start, then restore
         self._work: list[Future] = []
+        self._active = 0                          # engine threads at work: close() waits for these, not the futures
+        self._idle = threading.Condition(self._engines_lock)
 
     # -- start and restore -----------------------------------------------------------------------
     def start_engines(self) -> None:
@@ -96,7 +98,27 @@ class EnginePreparer:
                 return
             preload_engines(self.config)  # on this (main) thread: see engines.selection.preload
             self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare")
-            self._work = [self._workers.submit(self._prepare_mongo), self._workers.submit(self._prepare_postgres)]
+            self._work = [self._workers.submit(self._counted, self._prepare_mongo),
+                          self._workers.submit(self._counted, self._prepare_postgres)]
+
+    def _counted(self, job: Callable[[], None]) -> None:
+        """One engine thread's work, counted by the thread itself, so ``close`` waits for it.
+
+        Why not the futures: a Ctrl-C can land in ``start_engines`` after a thread started but
+        before its future was stored (or inside ``submit``, before the pool knows its thread),
+        and close() then waited for nothing while an initdb ran on. A thread that starts
+        after close() does nothing.
+        """
+        with self._idle:
+            if self.closed:
+                return
+            self._active += 1
+        try:
+            job()
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
 
     def prepare(self) -> None:
         with self._prepare_lock:
@@ -290,13 +312,14 @@ class EnginePreparer:
             self.closed = self.backup.closed = True
             workers = self._workers
         if workers is not None:
-            if any(not future.done() for future in self._work):
+            if self._active:
                 self.cancel()  # interrupted, or no check ever needed the restore: end what they run
             self.backup.extract_done.set()
-            stuck = wait(self._work, timeout=THREAD_STOP_WAIT_S).not_done
-            workers.shutdown(wait=not stuck)
-            if stuck:  # never hang the run on a thread that cannot end: the process exit takes it
-                self.say(f"warning: {len(stuck)} engine thread(s) did not stop within {THREAD_STOP_WAIT_S:.0f}s; "
+            with self._idle:
+                ended = self._idle.wait_for(lambda: self._active == 0, timeout=THREAD_STOP_WAIT_S)
+            workers.shutdown(wait=ended)
+            if not ended:  # never hang the run on a thread that cannot end: the process exit takes it
+                self.say(f"warning: {self._active} engine thread(s) did not stop within {THREAD_STOP_WAIT_S:.0f}s; "
                          "leaving them to the process exit")
         with self._engines_lock:
             engines, self._engines = self._engines[::-1], []
