@@ -14,9 +14,17 @@ import fnmatch
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import pytest
+
+
+ARCHIVE_ONLY_PREFIX = "archive."  # checks that read the backup's files and need no restore
+
+
+def needs_engines(check_ids: Iterable[str]) -> bool:
+    """True when a check of the selection reads a restored database, so the engines must start."""
+    return any(not check.startswith(ARCHIVE_ONLY_PREFIX) for check in check_ids)
 
 
 @dataclass(frozen=True)

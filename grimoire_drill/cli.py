@@ -9,6 +9,7 @@ outcome to the exit codes DESIGN.md gives (0 passed, 1 backup failed, 2 harness,
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shlex
@@ -26,8 +27,11 @@ from .config import OPTIONS, OPTIONS_BY_NAME, Option, argv_secret_warnings, buil
 from .deadline import RunTimedOut
 from .errors import GrimoireDrillError, HarnessError
 from .exit_codes import EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_PASSED
+from .usage import OneLineParser, choices_epilog, exit_codes_epilog, os_error_line, say_error, unexpected_error_line
+from .usage import with_choices
 
-LIST_HISTORY_READ = 10_000  # history lines `list` reads back, newest kept
+READ_ONLY_COMMANDS = ("list", "inspect")  # a closed pipe cut their output short, nothing else
+MAX_SAMPLE_AGE_HOURS = 100 * 365 * 24  # sample --age-hours: a date far enough back for any test, still a date
 
 
 class _Terminated(KeyboardInterrupt):
@@ -91,12 +95,21 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         if option.flag:
             parser.add_argument(option.cli, action="store_true", default=None, help=option.help)
         else:
-            parser.add_argument(option.cli, default=None, choices=option.choices, help=option.help,
-                                metavar=option.name.upper(), action="append" if option.repeatable else "store")
+            parser.add_argument(option.cli, default=None, choices=option.choices,
+                                help=with_choices(option.help, option.choices), metavar=option.name.upper(),
+                                action="append" if option.repeatable else "store")
     parser.add_argument("-k", dest="keyword", help="only run checks matching this pytest -k expression")
     parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. \"-x --tb=long\"")
     parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks and pytest's own output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+
+def _split_pytest_args(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as exc:  # an unbalanced quote
+        raise HarnessError(f"--pytest-args cannot be split into arguments: {exc}",
+                           fix='quote the whole value once, e.g. --pytest-args "-x --tb=long"') from None
 
 
 def config_from_args(args: argparse.Namespace):
@@ -153,25 +166,37 @@ def _packaged_node_ids(pytest_args: Sequence[str]) -> list[str]:
 
 def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_args: Sequence[str] = (),
               verbose: bool = False, attribution: dict | None = None) -> int:
-    """One drill; ``attribution`` (who ran it, how, with what build) goes into its summary as given."""
+    """One drill; ``attribution`` (who ran it, how, with what build) goes into its summary as given.
+
+    The preflight decides first what needs no engine (a HarnessError if the run cannot start:
+    nothing is started, claimed or written); a Ctrl-C before pytest made a summary is exit 130.
+    """
     import pytest
 
     from .engines.janitor import sweep_strays
     from .plugin import DrillRun
+    from .preflight import preflight
 
+    pytest_argv = _pytest_argv(keyword, pytest_args, verbose)
+    checked = preflight(config, _pytest_argv(keyword, pytest_args, verbose=False), keyword=keyword, verbose=verbose)
     if config.then:
         from .premigration import run_rounds
 
-        return run_rounds(config, printer=printer, pytest_argv=_pytest_argv(keyword, pytest_args, verbose),
-                          attribution=attribution)
-    drill = DrillRun(config, progress=printer,
+        return run_rounds(config, printer=printer, pytest_argv=pytest_argv, attribution=attribution)
+    drill = DrillRun(config, progress=printer, preflight=checked,
                      extra_summary={"attribution": attribution} if attribution is not None else None)
     printer(f"run {drill.run_id}: drilling {config.backups}")
-    drill.decide_report_dir()  # here, so a busy --report-dir or a bad --prom-file is said before pytest starts
-    for stray in sweep_strays(drill.run_id, [config.temp_dir] if config.temp_dir is not None else []):
-        printer(f"removed a stray of a killed earlier run: {stray}")
-    code = pytest.main(_pytest_argv(keyword, pytest_args, verbose), plugins=[drill])
+    try:
+        drill.decide_report_dir()  # here, so a busy --report-dir or a bad --prom-file is said before pytest starts
+        for stray in sweep_strays(drill.run_id, [config.temp_dir] if config.temp_dir is not None else []):
+            printer(f"removed a stray of a killed earlier run: {stray}")
+        code = pytest.main(pytest_argv, plugins=[drill])
+    finally:
+        if drill.summary is None:  # interrupted or refused before a summary: leave nothing behind
+            drill.abandon()
     if drill.summary is None:
+        if drill.interrupted or code == pytest.ExitCode.INTERRUPTED:
+            raise KeyboardInterrupt  # pytest's start-up or collection was cut short: main says it, exit 130
         print(f"grimoire-drill: the drill did not run (pytest exit {int(code)})", file=sys.stderr)
         return EXIT_HARNESS
     drill.print_verdict()
@@ -180,33 +205,31 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
 
 # -- list / inspect ----------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
-    from .archive import find_backups
-    from .report.history import last_verdicts, read_history
+    """The backups of a folder, newest first; exit 1 when it holds none (the backup job wrote nothing)."""
+    from .listing import listing, listing_lines
 
-    folder = args.backups
-    refs = find_backups(folder, config_from_args(args).backup_timezone)
-    if not refs:
-        print(f"no backup_YYYYMMDD_HHMMSS archive in {folder}", file=sys.stderr)
+    document = listing(args.backups, args.history, config_from_args(args).backup_timezone, datetime.now(timezone.utc))
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        for line in listing_lines(document) if document["backups"] else ():
+            print(line)
+    if not document["backups"]:
+        say_error(f"no backup_YYYYMMDD_HHMMSS archive in {args.backups} — fix: check that the backup job ran and "
+                  "wrote here (BACKUP_DIR of scripts/backup-production.sh)")
         return EXIT_FAILED
-    history = read_history(args.history, limit=LIST_HISTORY_READ) if args.history.exists() else []
-    verdicts = last_verdicts(history)
-    now = datetime.now(timezone.utc)
-    print(f"{'backup':32} {'taken (UTC)':20} {'age':>8} {'size':>12}  last full drill")
-    for ref in refs:
-        age_h = (now - ref.taken_at).total_seconds() / 3600
-        seen = verdicts.get(ref.backup_id, "never drilled")
-        print(f"{ref.path.name:32} {ref.taken_at:%Y-%m-%d %H:%M:%S} {age_h:7.1f}h {ref.size_bytes:12,}  {seen}")
     return EXIT_PASSED
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .expectations import load_expectations
-    from .inspect import inspect_backup
+    from .inspect import inspect_document, inspect_lines
 
     config = config_from_args(args)
     limits = load_expectations(config.expectations).limits
     with tempfile.TemporaryDirectory(prefix="grimoire-drill-inspect-") as temp:
-        print(inspect_backup(args.archive, Path(temp), passphrase=config.read_passphrase(), limits=limits))
+        document = inspect_document(args.archive, Path(temp), passphrase=config.read_passphrase(), limits=limits)
+    print(json.dumps(document, indent=2) if args.json else "\n".join(inspect_lines(document, limits)))
     return EXIT_PASSED
 
 
@@ -261,55 +284,92 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- main --------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grimoire-drill", description="Restore drills for Le Grimoire backups.")
-    parser.add_argument("--version", action="version", version=f"grimoire-drill {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
-    run = sub.add_parser("run", help="restore the latest backup into throwaway servers and check it")
+
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= MAX_SAMPLE_AGE_HOURS:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours from 0 to {MAX_SAMPLE_AGE_HOURS:,}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .inspect import INSPECT_SCHEMA
+    from .listing import LIST_SCHEMA
+    from .sample.defects import DEFECTS
+
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = OneLineParser(prog="grimoire-drill", description="Restore drills for Le Grimoire backups.",
+                           epilog=exit_codes_epilog(), formatter_class=raw)
+    parser.add_argument("--version", action="version", version=f"grimoire-drill {__version__}")
+    verbose = OneLineParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", help="tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,list,inspect,verify,sample,demo}")
+
+    run = sub.add_parser("run", help="restore the latest backup into throwaway servers and check it",
+                         epilog=exit_codes_epilog(), formatter_class=raw)
     add_run_options(run)
 
-    lst = sub.add_parser("list", help="backups found, newest first, with the last drill's verdict")
+    lst = sub.add_parser("list", parents=[verbose], help="backups found, newest first, with the last drill's verdict")
     lst.add_argument("backups", type=Path, nargs="?", default=Path("backups"))
     lst.add_argument("--history", type=Path, default=Path("reports/history.jsonl"),
                      help="history file of the drills (default reports/history.jsonl)")
     lst.add_argument("--backup-timezone", default=None, help=OPTIONS_BY_NAME["backup_timezone"].help)
+    lst.add_argument("--json", action="store_true", help=f"one JSON document ({LIST_SCHEMA}) on stdout")
 
-    ins = sub.add_parser("inspect", help="what is inside an archive, without restoring")
+    ins = sub.add_parser("inspect", parents=[verbose], help="what is inside an archive, without restoring")
     ins.add_argument("archive", type=Path)
     ins.add_argument("--passphrase-file", type=Path, default=None)
+    ins.add_argument("--json", action="store_true", help=f"one JSON document ({INSPECT_SCHEMA}) on stdout")
 
-    ver = sub.add_parser("verify", help="check a report folder: manifest hashes, signature, the archive drilled")
+    ver = sub.add_parser("verify", parents=[verbose],
+                         help="check a report folder: manifest hashes, signature, the archive drilled")
     ver.add_argument("report_dir", type=Path, metavar="REPORT_DIR")
     ver.add_argument("--archive", type=Path, default=None, help="the archive (or backup_* folder) that was drilled")
     ver.add_argument("--require-signature", action="store_true", help="fail when MANIFEST.sha256.asc is missing")
 
-    smp = sub.add_parser("sample", help="write a realistic sample backup (optionally with one defect)")
+    smp = sub.add_parser("sample", parents=[verbose], formatter_class=raw,
+                         help="write a realistic sample backup (optionally with one defect)",
+                         epilog=choices_epilog("defects (--defect NAME)", DEFECTS))
     smp.add_argument("out", type=Path)
-    smp.add_argument("--defect", default=None, help="one defect to plant (see the list below)")
-    smp.add_argument("--scale", type=int, default=1, help="multiply documents, rows and uploads")
+    smp.add_argument("--defect", default=None, choices=sorted(DEFECTS), metavar="NAME",
+                     help="one defect to plant (see the list below)")
+    smp.add_argument("--scale", type=_positive_int, default=1, help="multiply documents, rows and uploads")
     smp.add_argument("--gzip", action="store_true", help="mongodump --gzip layout")
     smp.add_argument("--encrypt", action="store_true", help="gpg --symmetric AES256 (.tar.gz.gpg)")
     smp.add_argument("--passphrase-file", type=Path, default=None)
-    smp.add_argument("--generations", type=int, default=1, help="several nightly backups, one per day")
-    smp.add_argument("--age-hours", type=float, default=1.0, help="age of the newest backup")
+    smp.add_argument("--generations", type=_positive_int, default=1, help="several nightly backups, one per day")
+    smp.add_argument("--age-hours", type=_hours, default=1.0, help="age of the newest backup")
     smp.add_argument("--seed", type=int, default=0)
 
-    demo = sub.add_parser("demo", help="write a sample backup and drill it; prints the report path")
+    demo = sub.add_parser("demo", parents=[verbose], help="write a sample backup and drill it; prints the report path",
+                          epilog=exit_codes_epilog(), formatter_class=raw)
     demo.add_argument("--out", type=Path, default=Path("demo/backups"))
     demo.add_argument("-q", "--quiet", action="store_true")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .attribution import collect as collect_attribution
-
-    logging.getLogger("testcontainers").setLevel(logging.WARNING)  # our progress lines say what matters
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    verbose = getattr(args, "verbose", False)
+    """One command; whatever goes wrong ends in one line on stderr and its exit code (a traceback only with -v)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)  # first: a SIGTERM from now on cleans up and exits 130
+    verbose, args = False, None
     try:
+        from .attribution import collect as collect_attribution
+
+        logging.getLogger("testcontainers").setLevel(logging.WARNING)  # our progress lines say what matters
+        args = build_parser().parse_args(argv)
+        verbose = getattr(args, "verbose", False)
         if args.command == "run":
             config = config_from_args(args)
             if config.backups is None:
@@ -321,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return run_generations(config, PassedOn(given, args.keyword, args.pytest_args, verbose, args.quiet),
                                        printer=Printer(args.quiet))
             return run_drill(config, printer=Printer(args.quiet), keyword=args.keyword,
-                             pytest_args=shlex.split(args.pytest_args), verbose=verbose,
+                             pytest_args=_split_pytest_args(args.pytest_args), verbose=verbose,
                              attribution=collect_attribution(sys.argv[1:] if argv is None else argv))
         commands = {"list": cmd_list, "inspect": cmd_inspect, "verify": cmd_verify, "sample": cmd_sample,
                     "demo": cmd_demo}
@@ -329,14 +389,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GrimoireDrillError as error:
         if verbose:
             raise
-        print(f"grimoire-drill: {error.line()}", file=sys.stderr)
+        say_error(error.line())
         return error.exit_code
     except RunTimedOut as timeout:  # outside pytest (the stray sweep, a --then command): no outputs to write
-        print(f"grimoire-drill: {timeout}", file=sys.stderr)
+        say_error(str(timeout))
         return EXIT_HARNESS
     except KeyboardInterrupt:
-        print("grimoire-drill: interrupted; cleaned up", file=sys.stderr)
+        say_error("interrupted; cleaned up")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `grimoire-drill inspect X | head`: the reader left; nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PASSED if getattr(args, "command", None) in READ_ONLY_COMMANDS else EXIT_HARNESS
+    except OSError as error:
+        if verbose:
+            raise
+        say_error(os_error_line(error))
+        return EXIT_HARNESS
+    except Exception as error:  # a bug: still one line, and the way to see more
+        if verbose:
+            raise
+        say_error(unexpected_error_line(error))
+        return EXIT_HARNESS
 
 
 def console_main() -> None:

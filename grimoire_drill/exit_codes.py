@@ -8,6 +8,13 @@ from __future__ import annotations
 
 EXIT_PASSED, EXIT_FAILED, EXIT_HARNESS, EXIT_MIGRATION, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 OUTCOME_EXITS = {"passed": EXIT_PASSED, "failed": EXIT_FAILED, "error": EXIT_HARNESS, "migration_failed": EXIT_MIGRATION}
+EXIT_MEANINGS = (  # what --help says of each code
+    (EXIT_PASSED, "the backup passed the drill"),
+    (EXIT_FAILED, "the backup is bad: missing, unreadable, corrupt, stale or incomplete"),
+    (EXIT_HARNESS, "the drill could not test it: bad usage or arguments, no engine, a timeout"),
+    (EXIT_MIGRATION, "--then: the command failed or the checks failed after it"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C or SIGTERM); everything the run started was removed"),
+)
 
 
 def exit_code(outcome: str | None, *, interrupted: bool, timed_out: str | None = None) -> int:

@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
@@ -21,7 +21,8 @@ from . import archive
 from .attribution import collect as collect_attribution
 from .attribution import with_servers
 from .check_outcome import attach_html, failure_message, shown_message, skip_status
-from .check_selection import IgnoreRule, NodeSelector, selection_text, split_narrowing_args, take_ignore_options
+from .check_selection import IgnoreRule, NodeSelector, needs_engines, selection_text, split_narrowing_args
+from .check_selection import take_ignore_options
 from .child_env import settle_platform_probe
 from .config import OPTIONS, DrillConfig, Option, argv_secret_warnings, build_config, given_value
 from .engines.base import new_run_id
@@ -31,11 +32,14 @@ from .exit_codes import EXIT_HARNESS, EXIT_INTERRUPTED, exit_code
 from .expectations import Expectations, load_expectations
 from .pipeline.check_view import CheckView
 from .pipeline.session import DrillSession
-from .report.run_dirs import RunFolder, claim_explicit_folder, claim_run_folder
+from .report.run_dirs import RunFolder, claim_explicit_folder, claim_run_folder, discard_unused
 from .report.scope import build_scope
 from .report.summary import CheckResult, build_summary
 from .run_facts import Phase, RunFacts
 from .thresholds import Thresholds, resolve_thresholds
+
+if TYPE_CHECKING:
+    from .preflight import Preflight
 
 PLUGIN_NAME = "grimoire_drill_run"
 PYTEST_ENVIRONMENT = pytest.StashKey[dict]()  # pytest-metadata's environment, shown folded in the technical details
@@ -85,7 +89,8 @@ class Evidence:
         self.data: dict[str, Any] = {}
 
 
-def _check_id(item: pytest.Item) -> str:
+def check_id(item: pytest.Item) -> str:
+    """The stable id of a check: its ``check`` marker, and its parameter's id when it has one."""
     marker = item.get_closest_marker("check")
     base = marker.args[0] if marker else item.name
     callspec = getattr(item, "callspec", None)
@@ -95,15 +100,19 @@ def _check_id(item: pytest.Item) -> str:
 class DrillRun:
     """One drill inside one pytest session: owns the pipeline, gathers results, writes outputs."""
 
+    collect_only = False  # a SelectionProbe (selection_probe.py) only collects: no report folder, no outputs
+
     def __init__(self, config: DrillConfig, *, run_id: str | None = None, progress: Callable[[str], None] | None = None,
                  session: DrillSession | None = None, round_label: str | None = None,
                  extra_checks: list[CheckResult] | None = None, extra_summary: dict[str, Any] | None = None,
                  record_history: bool = True, report_dir: Path | None = None, folder: RunFolder | None = None,
-                 finish_summary: Callable[[dict[str, Any]], None] | None = None):
+                 finish_summary: Callable[[dict[str, Any]], None] | None = None,
+                 preflight: Preflight | None = None):
         """``session`` given: the caller owns it (pre-migration rounds share one restore) and closes it.
 
         ``report_dir`` (and the claimed ``folder`` it is in) given: the caller chose where this
         round writes; ``finish_summary`` has the last word on the summary before it is written.
+        ``preflight`` given: what it decided (expectations, engine choices) is used, not decided again.
         """
         if config.generations is not None:
             raise HarnessError("--generations drills several backups, each in a drill of its own",
@@ -112,8 +121,10 @@ class DrillRun:
         if session is None:
             chosen = run_id if run_id is not None else config.run_id
             self.run_id = new_run_id() if chosen is None else chosen
-            self.expectations: Expectations = load_expectations(config.expectations)
-            self.session = DrillSession(config, self.expectations, self.run_id, progress)
+            self.expectations: Expectations = (preflight.expectations if preflight is not None
+                                               else load_expectations(config.expectations))
+            self.session = DrillSession(config, self.expectations, self.run_id, progress,
+                                        engines=preflight.engines if preflight is not None else None)
         else:
             self.run_id, self.expectations, self.session = session.run_id, session.expectations, session
         self.owns_session = session is None
@@ -186,6 +197,13 @@ class DrillRun:
         self.ignored = take_ignore_options(config)
 
     # -- how the run ends ------------------------------------------------------------------------
+    def abandon(self) -> None:
+        """The run ended before a summary (interrupted while pytest started): stop what it started, drop its empty folder."""
+        if self.owns_session:
+            self.session.close()
+        if self.folder is not None:
+            discard_unused(self.folder)
+
     def verdict_code(self) -> int:
         """The exit code of this run's outcome (exit_codes.exit_code), before sealing is considered."""
         outcome = self.summary["outcome"] if self.summary is not None else None
@@ -231,20 +249,20 @@ class DrillRun:
         if report.when == "call":
             evidence: Evidence | None = item.funcargs.get("evidence")
             if report.passed:
-                result = CheckResult(_check_id(item), "passed", evidence.message if evidence else "ok",
+                result = CheckResult(check_id(item), "passed", evidence.message if evidence else "ok",
                                      dict(evidence.data) if evidence else {}, report.duration)
             elif report.skipped:
-                result = CheckResult(_check_id(item), *skip_status(_skip_reason(report)), {}, report.duration)
+                result = CheckResult(check_id(item), *skip_status(_skip_reason(report)), {}, report.duration)
             else:
                 status, message = failure_message(call.excinfo, self.expectations.limits)
-                result = CheckResult(_check_id(item), status, message, dict(evidence.data) if evidence else {},
+                result = CheckResult(check_id(item), status, message, dict(evidence.data) if evidence else {},
                                      report.duration)
         elif report.when == "setup" and not report.passed:
             if report.skipped:
-                result = CheckResult(_check_id(item), *skip_status(_skip_reason(report)))
+                result = CheckResult(check_id(item), *skip_status(_skip_reason(report)))
             else:
                 status, message = failure_message(call.excinfo, self.expectations.limits)
-                result = CheckResult(_check_id(item), status, "not checked: " + message)
+                result = CheckResult(check_id(item), status, "not checked: " + message)
         if result is not None:
             limits = self.expectations.limits
             result.message = shown_message(self.session.display(result.message), limits)
@@ -300,7 +318,7 @@ class DrillRun:
         ends in pytest's own interrupt path, which still writes every output.
         """
         self.session.arm_deadline()
-        if any(not _check_id(item).startswith("archive.") for item in session.items):
+        if needs_engines(check_id(item) for item in session.items):
             self.session.start_engines()
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
@@ -529,6 +547,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(error.line()) from None
         config.pluginmanager.register(run, PLUGIN_NAME)
     run.narrow(config)
+    if run.collect_only:
+        return
     try:
         report_dir = run.decide_report_dir()
     except GrimoireDrillError as error:

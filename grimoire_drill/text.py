@@ -12,12 +12,15 @@ DEFAULT_CHARS = 300
 
 
 def clip(text: str, limit: int = DEFAULT_CHARS) -> str:
-    """``text`` at most ``limit`` characters, cut at a word boundary when one is near, with an ellipsis."""
+    """``text`` at most ``limit`` characters, with an ellipsis: cut between words (at the last space of the
+    second half), or inside one value only when a single value fills that whole half."""
     if len(text) <= limit:
         return text
     cut = text[: max(1, limit - 1)]
     space = cut.rfind(" ")
-    if space >= limit * 3 // 4:
+    if text[len(cut)] == " ":  # the cut falls just before a space: the last word is whole
+        space = len(cut)
+    if space >= limit // 2:
         cut = cut[:space]
     return cut.rstrip() + ELLIPSIS
 

@@ -34,7 +34,7 @@ def unpacked_wheel(tmp_path_factory) -> Path:
     assert not any(name.startswith("drills/") for name in names), "the wheel must not add a generic top-level drills package"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = (target / entry_points).read_text()
-    assert "grimoire-drill = grimoire_drill.cli:console_main" in text and "[pytest11]" in text
+    assert "grimoire-drill = grimoire_drill.__main__:main" in text and "[pytest11]" in text
     return target
 
 

@@ -63,8 +63,10 @@ class EnginePreparer:
     """The two engines and their restores: started once, cancelled on interrupt, stopped by ``close``."""
 
     def __init__(self, config: DrillConfig, expectations: Expectations, run_id: str, stages: StageRunner,
-                 backup: BackupStages, say: Say):
+                 backup: BackupStages, say: Say, choices: tuple[Choice, Choice] | None = None):
+        """``choices``: (MongoDB, PostgreSQL) as the preflight chose them; None: chosen when each engine starts."""
         self.config = config
+        self.choices = choices
         self.expectations = expectations
         self.run_id = run_id
         self.stages = stages
@@ -80,6 +82,8 @@ class EnginePreparer:
         self._engines_lock = threading.Lock()     # close() (main thread) against a start (restore thread)
         self._workers: ThreadPoolExecutor | None = None   # the two per-database threads: start, then restore
         self._work: list[Future] = []
+        self._active = 0                          # engine threads at work: close() waits for these, not the futures
+        self._idle = threading.Condition(self._engines_lock)
 
     # -- start and restore -----------------------------------------------------------------------
     def start_engines(self) -> None:
@@ -87,18 +91,45 @@ class EnginePreparer:
 
         Idempotent.
         """
+        if self._unlocatable() is not None:
+            return  # nothing to restore: the checks report why, and no server is started for it
         with self._engines_lock:
             if self._workers is not None or self.closed:
                 return
             preload_engines(self.config)  # on this (main) thread: see engines.selection.preload
             self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare")
-            self._work = [self._workers.submit(self._prepare_mongo), self._workers.submit(self._prepare_postgres)]
+            self._work = [self._workers.submit(self._counted, self._prepare_mongo),
+                          self._workers.submit(self._counted, self._prepare_postgres)]
+
+    def _counted(self, job: Callable[[], None]) -> None:
+        """One engine thread's work, counted by the thread itself, so ``close`` waits for it.
+
+        Why not the futures: a Ctrl-C can land in ``start_engines`` after a thread started but
+        before its future was stored (or inside ``submit``, before the pool knows its thread),
+        and close() then waited for nothing while an initdb ran on. A thread that starts
+        after close() does nothing.
+        """
+        with self._idle:
+            if self.closed:
+                return
+            self._active += 1
+        try:
+            job()
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
 
     def prepare(self) -> None:
         with self._prepare_lock:
             if self.prepared:
                 return
             self.prepared = True
+            missing = self._unlocatable()
+            if missing is not None:
+                for state in (self.mongo, self.postgres):
+                    state.restore.error = missing
+                return
             self.start_engines()
             try:
                 self.backup.extracted()
@@ -116,6 +147,14 @@ class EnginePreparer:
             failed = self.mongo.engine is None or self.postgres.engine is None
             began = [s.start_began for s in (self.mongo, self.postgres) if s.start_began is not None]
             self.stages.record("start", start, "failed" if failed else "ok", began=min(began) if began else None)
+
+    def _unlocatable(self) -> GrimoireDrillError | None:
+        """Why the backup cannot be located (the locate stage's failure), or None when it was found."""
+        try:
+            self.backup.located()
+        except GrimoireDrillError as failure:
+            return failure
+        return None
 
     def _engine(self, state: DatabaseState, choose, build, database: str) -> bool:
         with self.stages.running(f"start ({database})"):
@@ -194,7 +233,7 @@ class EnginePreparer:
 
     def _prepare_mongo(self) -> None:
         state, backup, expectations = self.mongo, self.backup, self.expectations
-        if not self._engine(state, lambda: choose_mongo(self.config),
+        if not self._engine(state, lambda: self.choices[0] if self.choices else choose_mongo(self.config),
                             lambda c: build_mongo(c, self.config, self.run_id, backup.temp_dir, expectations.limits),
                             "mongodb"):
             self.stages.record("restore_mongodb", 0.0, "skipped")
@@ -216,7 +255,7 @@ class EnginePreparer:
 
     def _prepare_postgres(self) -> None:
         state, backup, expectations = self.postgres, self.backup, self.expectations
-        if not self._engine(state, lambda: choose_postgres(self.config),
+        if not self._engine(state, lambda: self.choices[1] if self.choices else choose_postgres(self.config),
                             lambda c: build_postgres(c, self.config, self.run_id, backup.temp_dir, ADMIN_ROLE,
                                                      expectations.limits),
                             "postgresql"):
@@ -273,13 +312,14 @@ class EnginePreparer:
             self.closed = self.backup.closed = True
             workers = self._workers
         if workers is not None:
-            if any(not future.done() for future in self._work):
+            if self._active:
                 self.cancel()  # interrupted, or no check ever needed the restore: end what they run
             self.backup.extract_done.set()
-            stuck = wait(self._work, timeout=THREAD_STOP_WAIT_S).not_done
-            workers.shutdown(wait=not stuck)
-            if stuck:  # never hang the run on a thread that cannot end: the process exit takes it
-                self.say(f"warning: {len(stuck)} engine thread(s) did not stop within {THREAD_STOP_WAIT_S:.0f}s; "
+            with self._idle:
+                ended = self._idle.wait_for(lambda: self._active == 0, timeout=THREAD_STOP_WAIT_S)
+            workers.shutdown(wait=ended)
+            if not ended:  # never hang the run on a thread that cannot end: the process exit takes it
+                self.say(f"warning: {self._active} engine thread(s) did not stop within {THREAD_STOP_WAIT_S:.0f}s; "
                          "leaving them to the process exit")
         with self._engines_lock:
             engines, self._engines = self._engines[::-1], []

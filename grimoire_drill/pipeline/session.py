@@ -20,6 +20,7 @@ from .. import archive
 from ..config import DrillConfig
 from ..deadline import RunDeadline
 from ..dump import CollectionDump
+from ..engines.selection import Choice
 from ..errors import GrimoireDrillError
 from ..expectations import Expectations
 from ..export_counts import ExportCounts
@@ -39,7 +40,8 @@ class DrillSession:
     """One drill's stages, its engines, its deadline and its temp dir; ``close`` ends them all."""
 
     def __init__(self, config: DrillConfig, expectations: Expectations, run_id: str,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, engines: tuple[Choice, Choice] | None = None):
+        """``engines``: the (MongoDB, PostgreSQL) choices the preflight made, so they are not probed again."""
         self.config = config
         self.expectations = expectations
         self.run_id = run_id
@@ -48,7 +50,7 @@ class DrillSession:
         self.now = config.now if config.now is not None else self.started_at
         self.stages = StageRunner()               # its clock starts now, with started_at
         self.backup = BackupStages(config, expectations, run_id, self.stages, self.say)
-        self.engines = EnginePreparer(config, expectations, run_id, self.stages, self.backup, self.say)
+        self.engines = EnginePreparer(config, expectations, run_id, self.stages, self.backup, self.say, choices=engines)
         self.counts = Counts(expectations, self.stages, self.backup, self.engines)
         self._deadline: RunDeadline | None = None
 

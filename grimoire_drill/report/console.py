@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..text import clip
 from .facts import simulated_databases, is_simulated
 from .scope import off_line, scope_line, verdict_label
 
-SAME_CAUSE_SHOWN = 2  # a missing archive fails every check: say it twice, then count the rest
+NOT_CHECKED = "not checked: "  # a check that could not run for a stage's failure says that failure after this
 
 
 def verdict_lines(summary: dict[str, Any], report_dir: Path | None) -> list[str]:
@@ -32,18 +33,29 @@ def verdict_lines(summary: dict[str, Any], report_dir: Path | None) -> list[str]
     if is_simulated(summary):
         databases = ", ".join(simulated_databases(summary)) or "an engine"
         lines.append(f"SIMULATED: {databases} ran on the simulated engine — not audit evidence")
-    shown: dict[str, int] = {}
-    for check in summary["checks"]:
-        if check["status"] not in ("failed", "error"):
-            continue
-        shown[check["message"]] = shown.get(check["message"], 0) + 1
-        if shown[check["message"]] <= SAME_CAUSE_SHOWN:
-            lines.append(f"  {check['status'].upper()} {check['id']}: {check['message']}")
-    for message, count in shown.items():
-        if count > SAME_CAUSE_SHOWN:
-            lines.append(f"  … and {count - SAME_CAUSE_SHOWN} more check(s) with the same cause: {message[:120]}")
-    if summary.get("error") and summary["outcome"] != "passed":
-        lines.append(f"  cause: {summary['error']}")
+    lines += _failure_lines(summary)
     if report_dir is not None:
         lines.append(f"report: {report_dir / 'report.html'}")
+    return lines
+
+
+def _failure_lines(summary: dict[str, Any]) -> list[str]:
+    """Each cause once: the first check it failed, then how many more it failed; the run's error if not said yet.
+
+    A missing archive fails every check with one cause (``archive.found`` says it, the checks
+    that needed a restore say "not checked: " and the same words): it is printed once, not once
+    per check and again as the run's cause.
+    """
+    causes: dict[str, list[dict[str, Any]]] = {}
+    for check in summary["checks"]:
+        if check["status"] in ("failed", "error"):
+            causes.setdefault(check["message"].removeprefix(NOT_CHECKED), []).append(check)
+    lines = []
+    for first, *more in causes.values():
+        lines.append(f"  {first['status'].upper()} {first['id']}: {first['message']}")
+        if more:
+            lines.append(f"  … and {len(more)} more check(s) with the same cause")
+    error = summary.get("error")
+    if error and summary["outcome"] != "passed" and error.removeprefix(NOT_CHECKED) not in causes:
+        lines.append(f"  cause: {clip(error, 600)}")
     return lines

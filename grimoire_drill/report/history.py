@@ -40,8 +40,8 @@ def history_record(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def last_verdicts(records: list[dict[str, Any]]) -> dict[str, str]:
-    """Per backup id, the last *full* drill's verdict as ``list`` shows it (a later partial run is noted).
+def last_runs(records: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+    """Per backup id: (its last *full* drill's record, a partial run's record made after it), each maybe None.
 
     A failure of the whole drill counts as full (see ``is_whole_drill_verdict``). A record
     without a scope predates it (summary@1) and is read as full, as it was claimed then.
@@ -55,15 +55,16 @@ def last_verdicts(records: list[dict[str, Any]]) -> dict[str, str]:
             later_partial.pop(backup_id, None)
         else:
             later_partial[backup_id] = record
+    return {backup_id: (full.get(backup_id), later_partial.get(backup_id)) for backup_id in set(full) | set(later_partial)}
+
+
+def last_verdicts(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Per backup id, the last *full* drill's verdict as ``list`` shows it (a later partial run is noted)."""
     shown: dict[str, str] = {}
-    for backup_id in set(full) | set(later_partial):
-        parts = []
-        if backup_id in full:
-            parts.append(_verdict_words(full[backup_id]))
-        else:
-            parts.append("no full drill")
-        if backup_id in later_partial:
-            parts.append(f"(since then: {_verdict_words(later_partial[backup_id])})")
+    for backup_id, (full, later_partial) in last_runs(records).items():
+        parts = [_verdict_words(full) if full is not None else "no full drill"]
+        if later_partial is not None:
+            parts.append(f"(since then: {_verdict_words(later_partial)})")
         shown[backup_id] = " ".join(parts)
     return shown
 

@@ -63,6 +63,24 @@ def claim_run_folder(reports_root: Path, backup_id: str, run_id: str) -> RunFold
     return RunFolder(path, lock, backup_dir)
 
 
+def discard_unused(folder: RunFolder) -> None:
+    """A run that ended before writing anything: release it, and remove its own run folder if only its lock is there.
+
+    Only the default layout's ``<backup id>/<run id>/`` goes (the run id is this run's alone);
+    a ``--report-dir`` is the user's folder and stays.
+    """
+    folder.release()
+    if folder.backup_dir is None:
+        return
+    try:
+        if {entry.name for entry in folder.path.iterdir()} <= {LOCK_NAME}:
+            (folder.path / LOCK_NAME).unlink(missing_ok=True)
+            folder.path.rmdir()
+            folder.backup_dir.rmdir()  # only when no other run of this backup is there
+    except OSError:
+        pass
+
+
 def claim_explicit_folder(path: Path, run_id: str, *, wait_s: float, wait_limit: str,
                           say: Callable[[str], None]) -> RunFolder:
     """``--report-dir DIR``: wait (bounded) while another drill writes there, else take ``DIR.<run id>``.
