@@ -178,7 +178,8 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
     from .preflight import preflight
 
     pytest_argv = _pytest_argv(keyword, pytest_args, verbose)
-    checked = preflight(config, _pytest_argv(keyword, pytest_args, verbose=False), keyword=keyword, verbose=verbose)
+    checked = preflight(config, _pytest_argv(keyword, pytest_args, verbose=False), keyword=keyword, verbose=verbose,
+                        narrowed=bool(keyword) or bool(pytest_args))
     if config.then:
         from .premigration import run_rounds
 

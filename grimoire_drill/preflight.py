@@ -38,8 +38,8 @@ class Preflight:
     expectations: Expectations
     backup: archive.BackupRef | None         # None: it could not be located (``backup_failure`` says why)
     backup_failure: DrillFailure | None
-    selected: tuple[str, ...]                # the check ids this run runs, in collection order
-    of: int                                  # the checks of the whole drill
+    selected: tuple[str, ...] | None         # the check ids this run runs, in collection order; None: all of them
+    of: int | None                           # the checks of the whole drill; None: not collected (nothing narrows)
     engines: tuple[Choice, Choice] | None    # (MongoDB, PostgreSQL); None when no engine is to start
 
 
@@ -59,14 +59,22 @@ def compile_keyword(keyword: str | None) -> None:
 
 
 def preflight(config: DrillConfig, pytest_argv: Sequence[str], *, keyword: str | None = None,
-              verbose: bool = False) -> Preflight:
-    """Decide what can be decided without an engine; raise HarnessError (exit 2) if the run cannot start."""
+              verbose: bool = False, narrowed: bool = True) -> Preflight:
+    """Decide what can be decided without an engine; raise HarnessError (exit 2) if the run cannot start.
+
+    ``narrowed`` False (no -k, no --pytest-args): the run is the whole packaged drill, which has
+    checks, so the collect-only pass that proves a selection selects something is not paid for
+    (it costs a third of a second of every nightly run).
+    """
     if config.backups is None:
         raise HarnessError("no BACKUPS given", fix="grimoire-drill run /path/to/backups (or env GRIMOIRE_DRILL_BACKUPS)")
     expectations = load_expectations(config.expectations)
     compile_keyword(keyword)
-    selected, of = collect_selection(config, expectations, pytest_argv, verbose=verbose)
-    if not selected:
+    selected: tuple[str, ...] | None = None
+    of: int | None = None
+    if narrowed:
+        selected, of = collect_selection(config, expectations, pytest_argv, verbose=verbose)
+    if selected is not None and not selected:
         chosen = f"-k {keyword!r}" if keyword else "the selection"
         raise HarnessError(f"{chosen} selects none of the drill's {of} checks", fix=FIX_KEYWORD)
     try:
@@ -76,7 +84,8 @@ def preflight(config: DrillConfig, pytest_argv: Sequence[str], *, keyword: str |
     if backup.kind == "tar.gz.gpg" and config.read_passphrase() is None:
         raise HarnessError("the archive is encrypted and no passphrase is set", where=str(backup.path),
                            fix="set GRIMOIRE_DRILL_PASSPHRASE or pass --passphrase-file FILE")
-    engines = (choose_mongo(config), choose_postgres(config)) if needs_engines(selected) else None
+    engines = ((choose_mongo(config), choose_postgres(config))
+               if selected is None or needs_engines(selected) else None)
     return Preflight(expectations, backup, failure, selected, of, engines)
 
 
