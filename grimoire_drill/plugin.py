@@ -476,7 +476,8 @@ def _label_junit(config: pytest.Config, summary: dict[str, Any]) -> None:
 def _skip_reason(report) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2]).removeprefix("Skipped: ")
+        reason = str(longrepr[2]).removeprefix("Skipped: ")
+        return reason.removeprefix(f"{NotApplicable.__module__}.{NotApplicable.__name__}: ")
     return "skipped"
 
 
