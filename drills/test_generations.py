@@ -88,7 +88,7 @@ def test_uploads_kept(drill, thresholds, evidence):
 
 
 @pytest.mark.check("generations.archive_size")
-def test_archive_size_kept(drill, thresholds, evidence):
+def test_whole_size_kept(drill, thresholds, evidence):
     _drop_check("archive_size", drill, thresholds, evidence)
 
 

@@ -200,3 +200,26 @@ def test_a_hostile_previous_archive_is_read_bounded_and_never_fails_todays_backu
     assert expected in message
     assert not marker.exists() and not (tmp_path / "work" / "escaped").exists()
     assert_left_nothing(result)
+
+
+def test_timestamps_of_the_wrong_type_are_left_out_and_counted_never_a_crash(series, tmp_path):
+    import bson
+
+    from tests.test_defects_e2e import repack
+
+    newest, older = series(None)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    shutil.copy(older, folder / older.name)
+
+    def odd_values(root: Path) -> None:
+        with (root / "mongodb" / "legrimoire" / "recipes.bson").open("ab") as handle:
+            for value in ("2999-01-01T00:00:00", 17, {"$date": "not one"}):
+                handle.write(bson.encode({"_id": bson.ObjectId(), "title": "odd", "updated_at": value}))
+
+    repack(newest, folder, odd_values)
+    result = drill(folder, tmp_path / "work")
+    found = next(c for c in result.summary()["checks"] if c["id"] == "generations.freshness.mongodb.recipes.updated_at")
+    assert found["status"] == "passed", found
+    assert found["evidence"]["ignored"] == 3 and "3 values of another type left out" in found["message"]
+    assert result.summary()["totals"]["error"] == 0
