@@ -476,8 +476,7 @@ def _label_junit(config: pytest.Config, summary: dict[str, Any]) -> None:
 def _skip_reason(report) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        reason = str(longrepr[2]).removeprefix("Skipped: ")
-        return reason.removeprefix(f"{NotApplicable.__module__}.{NotApplicable.__name__}: ")
+        return str(longrepr[2]).removeprefix("Skipped: ")
     return "skipped"
 
 

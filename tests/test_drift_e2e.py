@@ -68,7 +68,7 @@ def test_the_first_backup_ever_has_nothing_to_compare_and_stays_a_full_pass(seri
     assert result.returncode == 0, result.output
     assert "PASSED" in result.stdout and "PARTIAL" not in result.stdout
     status, message = checks(result)["generations.documents"]
-    assert status == "skipped" and "no previous generation to compare with" in message
+    assert status == "off" and "no previous generation to compare with" in message
     assert result.summary()["scope"]["kind"] == "full"
     assert result.summary()["previous_generation"]["found"] is False
 
@@ -88,7 +88,7 @@ def test_a_clean_series_passes_against_the_older_archive_and_against_history(ser
     against_history = drill(newest.parent, work)
     assert against_history.returncode == 0, against_history.output
     found = checks(against_history)
-    assert {s for s, _m in found.values()} <= {"passed", "skipped"}
+    assert {s for s, _m in found.values()} <= {"passed", "off"}
     assert found["generations.rows"][0] == "passed" and "rows" in found["generations.rows"][1]
     assert found["generations.freshness.postgresql.users.created_at"][0] == "passed"
     previous = against_history.summary()["previous_generation"]
@@ -130,7 +130,7 @@ def test_older_data_under_a_newer_name_fails_freshness(series, tmp_path):
     status, message = checks(result)["generations.freshness.mongodb.recipes.updated_at"]
     assert status == "failed" and f"is older than {old_name}'s" in message and "went back in time" in message
     status, message = checks(result)["generations.freshness.postgresql.users.created_at"]
-    assert status == "skipped" and "not read from an archive" in message   # PostgreSQL: no restore of an archive
+    assert status == "off" and "not read from an archive" in message   # PostgreSQL: no restore of an archive
     assert checks(result)["generations.documents"][0] == "passed", "the counts did not change: only freshness catches it"
 
     work = tmp_path / "history"
@@ -150,7 +150,7 @@ def test_thresholds_off_skip_saying_so_and_a_data_lag_limit_fails(series, tmp_pa
     result = drill(newest.parent, tmp_path / "work", "--expectations", custom)
     found = checks(result)
     assert found["generations.documents"] == (
-        "skipped", "max_drop_percent is off in expectations.toml ([generations] max_drop_percent)")
+        "off", "max_drop_percent is off in expectations.toml ([generations] max_drop_percent)")
     status, message = found["generations.data_lag.mongodb.recipes.updated_at"]
     assert status == "failed" and "h older than the backup" in message and "max_data_lag_hours (24 h)" in message
     assert result.summary()["thresholds"]["max_drop_percent"]["off"] is True
