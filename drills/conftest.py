@@ -16,6 +16,7 @@ PARAMETERS = {
     "counted_collection": lambda e: [(c, c) for c in e.collections],
     "counted_table": lambda e: [(t, t) for t in e.counted_tables],
     "reference": lambda e: [(r, r.check_id) for r in e.references],
+    "freshness_field": lambda e: [(f, ".".join(f)) for f in e.generations.freshness_fields()],
 }
 
 

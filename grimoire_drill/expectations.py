@@ -73,6 +73,15 @@ class GenerationRules:
     max_drop_percent: float | None = 20.0
     max_data_lag_hours: float | None = None  # off by default: a quiet app can go weeks without a write
     retention_days: int | None = 7           # BACKUP_RETENTION_DAYS in backup-production.sh
+    # [generations.freshness]: "collection.field" / "table.column" whose newest value must not go back in time
+    freshness_mongodb: tuple[str, ...] = ()
+    freshness_postgresql: tuple[str, ...] = ()
+
+    def freshness_fields(self) -> tuple[tuple[str, str, str], ...]:
+        """(database kind, "collection"/"table", "field"/"column") of each named timestamp field."""
+        return tuple((kind, *name.split(".", 1)) for kind, names in
+                     (("mongodb", self.freshness_mongodb), ("postgresql", self.freshness_postgresql))
+                     for name in names)
 
 
 def _threshold(table: dict, key: str, default: float | None, kind: type = float) -> float | None:
@@ -87,16 +96,29 @@ def _threshold(table: dict, key: str, default: float | None, kind: type = float)
     return kind(value)
 
 
+def _fields(table: dict, key: str) -> tuple[str, ...]:
+    """``[generations.freshness] key = ["name.field", ...]``: each a "collection.field" or "table.column"."""
+    names = table.get(key, [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and "." in n.strip(".") for n in names):
+        raise ValueError(f"[generations.freshness] {key} = {names!r}: a list of \"name.field\" strings")
+    return tuple(names)
+
+
 def generation_rules(table: dict | None) -> GenerationRules:
     table = {} if table is None else table
     default = GenerationRules()
-    unknown = set(table) - {"max_drop_percent", "max_data_lag_hours", "retention_days"}
+    unknown = set(table) - {"max_drop_percent", "max_data_lag_hours", "retention_days", "freshness"}
     if unknown:
         raise ValueError(f"[generations] has unknown key(s) {', '.join(sorted(unknown))}")
+    freshness = table.get("freshness", {})
+    if not isinstance(freshness, dict) or set(freshness) - {"mongodb", "postgresql"}:
+        raise ValueError("[generations.freshness] takes only mongodb = [...] and postgresql = [...]")
     return GenerationRules(
         max_drop_percent=_threshold(table, "max_drop_percent", default.max_drop_percent),
         max_data_lag_hours=_threshold(table, "max_data_lag_hours", default.max_data_lag_hours),
         retention_days=_threshold(table, "retention_days", default.retention_days, int),
+        freshness_mongodb=_fields(freshness, "mongodb"),
+        freshness_postgresql=_fields(freshness, "postgresql"),
     )
 
 

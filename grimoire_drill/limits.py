@@ -64,6 +64,9 @@ class Limits:
     # --generations: how many drills one command runs, and how much of each drill's summary.json it reads back
     max_generations: int = 1000                # backups drilled by one --generations command (almost 3 years of nights)
     max_summary_bytes: int = 64 * MIB          # one generation's summary.json, read back for the index
+    # between generations: what a drill keeps of one backup to compare the next with (history.jsonl)
+    max_generation_entries: int = 10_000       # collections, tables, dump files or index names kept per kind
+    history_records_read: int = 10_000         # history lines read back to find the previous generation
     # the whole run
     run_timeout_s: float = 6 * 3600.0
     report_dir_wait_s: float = 3600.0          # a second drill on one --report-dir waits this long, then writes beside it

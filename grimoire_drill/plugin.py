@@ -157,6 +157,7 @@ class DrillRun:
         self._check_prom_file()
         if self.report_dir is not None:  # chosen by the caller (pre-migration rounds)
             self.report_dir.mkdir(parents=True, exist_ok=True)
+            self.session.use_history(self.history_path)
             return self.report_dir
         if self.config.report_dir is not None:
             limits = self.expectations.limits
@@ -172,6 +173,7 @@ class DrillRun:
                 backup_id = "no-backup"
             self.folder = claim_run_folder(DEFAULT_REPORTS.resolve(), backup_id, self.run_id)
         self.report_dir = self.folder.path
+        self.session.use_history(self.history_path)  # the previous generation is read from it
         return self.report_dir
 
     def _check_prom_file(self) -> None:

@@ -68,3 +68,5 @@ class RunFacts:
     source_counts: Mapping[str, Any] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
     timed_out: str | None = None               # the deadline's message once it fired
+    generation: Mapping[str, Any] | None = None            # this backup as the next drill compares it (generations.Generation.as_record)
+    previous_generation: Mapping[str, Any] | None = None   # the one before, as read (pipeline.previous.PreviousGeneration.as_dict)

@@ -400,6 +400,19 @@ def check_export_count_mismatch(archive, tree, env):
     assert len(recipes) == len(_bson_docs(_app(tree) / "recipes.bson"))
 
 
+def check_emptied_collection(archive, tree, env):
+    assert len(_bson_docs(_app(tree) / "recipes.bson")) == 2
+    assert len(_bson_docs(_app(tree) / "ingredients.bson")) >= 200        # only recipes was emptied
+    assert len(json.loads((tree / "recipes_export.json").read_text(encoding="utf-8"))) == 2
+    assert archive.stat().st_size >= 100 * 1024                              # still big enough for archive.size
+
+
+def check_older_data(archive, tree, env):
+    newest = max(doc["updated_at"] for doc in _bson_docs(_app(tree) / "recipes.bson"))
+    assert newest.replace(tzinfo=timezone.utc) <= WHEN - timedelta(days=3)   # content from 3 days before
+    assert f"Backup ID: {BACKUP_ID}" in (tree / "backup_info.txt").read_text()  # under the newer name
+
+
 def check_truncated_bson(archive, tree, env):
     with pytest.raises(bson.errors.InvalidBSON):
         list(bson.decode_file_iter((_app(tree) / "recipes.bson").open("rb")))

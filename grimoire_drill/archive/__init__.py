@@ -19,7 +19,8 @@ One module per concern: :mod:`~grimoire_drill.archive.locate` (which backup),
 :mod:`~grimoire_drill.archive.stream` (hash, inflate, the forward-only feed tarfile reads),
 :mod:`~grimoire_drill.archive.gpg` (decryption), :mod:`~grimoire_drill.archive.guard` (the rules
 each header and member meets), :mod:`~grimoire_drill.archive.writer` (the file writers),
-:mod:`~grimoire_drill.archive.folder` (the project's one tree walker, a folder's digest) and
+:mod:`~grimoire_drill.archive.folder` (the project's one tree walker, a folder's digest),
+:mod:`~grimoire_drill.archive.survey` (a look into an older backup: sizes and a few members, no unpacking) and
 :mod:`~grimoire_drill.archive.extraction` (the pass that wires them). Callers use the names
 below, from here.
 """
@@ -29,6 +30,7 @@ from grimoire_drill.archive.folder import Extracted, folder_size, regular_files,
 from grimoire_drill.archive.locate import (BackupName, BackupRef, find_backups, locate, named_backups, parse_backup_name,
                                          series_ids)
 from grimoire_drill.archive.stream import Progress
+from grimoire_drill.archive.survey import Survey, survey
 from grimoire_drill.limits import Limits
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
     "named_backups",
     "parse_backup_name",
     "read_backup_info",
+    "survey",
+    "Survey",
     "regular_files",
     "series_ids",
     "tree_digest",

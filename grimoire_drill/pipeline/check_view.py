@@ -15,10 +15,12 @@ import psycopg
 
 from .. import archive
 from ..dump import CollectionDump
+from ..generations import Generation, Newest
 from ..restore.mongo import MongoRestore
 from ..restore.postgres import PostgresRestore
 
 if TYPE_CHECKING:
+    from .previous import PreviousGeneration
     from .session import DrillSession
 
 
@@ -78,3 +80,13 @@ class CheckView:
 
     def upload_files(self) -> frozenset[str]:
         return self._session.upload_files()
+
+    def previous_generation(self) -> PreviousGeneration:
+        """The generation before this backup (history.jsonl, else the older archive), or why there is none."""
+        return self._session.previous_generation()
+
+    def this_generation(self) -> Generation:
+        return self._session.this_generation()
+
+    def newest_values(self) -> dict[str, Newest]:
+        return self._session.newest_values()

@@ -77,4 +77,17 @@ def collect_facts(session: DrillSession, checked_at: datetime) -> RunFacts:
         source_counts=session.source_counts_or_none() if session.has_stage("extract") else {},
         problems=tuple(Problem.of(failure) for failure in session.failures),
         timed_out=session.timed_out,
+        generation=_stage_value(session, "this_generation", lambda: session.this_generation().as_record()),
+        previous_generation=_stage_value(session, "previous_generation",
+                                         lambda: session.previous_generation().as_dict()),
     )
+
+
+def _stage_value(session: DrillSession, stage: str, read):
+    """A stage's value as plain data once it ran (never run one to fill a report); None otherwise."""
+    if not session.has_stage(stage):
+        return None
+    try:
+        return read()
+    except GrimoireDrillError:
+        return None

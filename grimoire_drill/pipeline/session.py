@@ -24,12 +24,15 @@ from ..engines.selection import Choice
 from ..errors import GrimoireDrillError
 from ..expectations import Expectations
 from ..export_counts import ExportCounts
+from ..generations import Generation, Newest
 from ..restore.mongo import MongoRestore
 from ..restore.postgres import PostgresRestore
 from ..run_facts import Phase, RunFacts
 from .backup import BackupStages
 from .counts import Counts
 from .facts import collect_facts
+from .generation import GenerationMeasure
+from .previous import PreviousFinder, PreviousGeneration
 from .prepare import DatabaseState, EnginePreparer
 from .stages import StageRunner
 
@@ -52,6 +55,8 @@ class DrillSession:
         self.backup = BackupStages(config, expectations, run_id, self.stages, self.say)
         self.engines = EnginePreparer(config, expectations, run_id, self.stages, self.backup, self.say, choices=engines)
         self.counts = Counts(expectations, self.stages, self.backup, self.engines)
+        self.generation = GenerationMeasure(expectations, self.stages, self.backup, self.engines, self.counts)
+        self.previous = PreviousFinder(config, expectations, run_id, self.stages, self.backup)
         self._deadline: RunDeadline | None = None
 
     # -- plumbing --------------------------------------------------------------------------
@@ -200,8 +205,28 @@ class DrillSession:
         self.counts.new_round()
 
     def settle_counts(self) -> None:
-        """Count while the engines still run, for the summary, even if no check asked for counts."""
+        """Count while the engines still run, for the summary, even if no check asked for counts;
+        then this generation's record (what the next drill compares with)."""
         self.counts.settle()
+        if self.has_stage("extract") and self.engines.prepared and not self.engines.closed:
+            try:
+                self.generation.current()
+            except GrimoireDrillError:
+                pass  # its parts' failures are reported by their own checks
+
+    # -- generations ------------------------------------------------------------------------------
+    def use_history(self, path: Path | None) -> None:
+        """Where history.jsonl is: the previous generation is the last full drill of an older backup there."""
+        self.previous.history_path = path
+
+    def previous_generation(self) -> PreviousGeneration:
+        return self.previous.previous()
+
+    def this_generation(self) -> Generation:
+        return self.generation.current()
+
+    def newest_values(self) -> dict[str, Newest]:
+        return self.generation.newest_values()
 
     # -- what the report gets ------------------------------------------------------------------
     def facts(self, checked_at: datetime) -> RunFacts:

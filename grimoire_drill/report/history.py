@@ -23,9 +23,11 @@ DEFAULT_LIMIT = 30
 
 
 def history_record(summary: dict[str, Any]) -> dict[str, Any]:
-    """The few fields a trend needs; the full evidence stays in each run's summary.json."""
+    """The few fields a trend needs, and this backup as a generation (``generation``: documents per
+    collection, rows per table, uploads, archive and dump sizes, index and table names, the newest
+    timestamps), what the next drill compares with; the full evidence stays in each run's summary.json."""
     archive = summary.get("archive", {})
-    return {
+    record = {
         "run_id": summary.get("run_id"),
         "finished_at": summary["finished_at"],
         "backup_id": archive.get("backup_id"),
@@ -38,6 +40,9 @@ def history_record(summary: dict[str, Any]) -> dict[str, Any]:
         "scope": {key: scope_of(summary)[key] for key in ("kind", "ran", "of", "selection")},
         "verdict": verdict_label(summary),
     }
+    if isinstance(summary.get("generation"), dict):
+        record["generation"] = summary["generation"]
+    return record
 
 
 def last_runs(records: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:

@@ -93,8 +93,10 @@ def html_sections(summary: dict[str, Any], history_path: Path) -> list[str]:
         html_parts.engines_table(summary),
         html_parts.phase_timeline(summary),
         html_parts.counts_table(summary),
+        html_parts.growth_table(summary),
         html_parts.checks_table(summary),
         html_parts.rounds_table(summary),
         html_run.attribution_table(summary),
         html_parts.trend_svg(history),
+        html_parts.count_trends(history),
     ]

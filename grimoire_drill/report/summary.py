@@ -85,6 +85,10 @@ def build_summary(facts: RunFacts, checks: list[CheckResult], *, finished_at: da
         "checks": [c.as_dict() for c in checks],
         "totals": totals,
     }
+    if facts.generation is not None:        # what the next drill compares with (history.jsonl carries it)
+        summary["generation"] = copy.deepcopy(dict(facts.generation))
+    if facts.previous_generation is not None:
+        summary["previous_generation"] = copy.deepcopy(dict(facts.previous_generation))
     problems = [p.line for p in facts.problems]
     if problems:
         summary["error"] = problems[0]

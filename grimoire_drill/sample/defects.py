@@ -196,6 +196,10 @@ CATALOGUE: dict[str, Defect] = {
                                   plan=Plan(dangling_parent=True)),
     "missing-night": Defect("a folder of 7 nightly backups where the fourth night (3 days before the newest) "
                              "has none", series=Series(nights=7, skip=(3,))),
+    "emptied-collection": Defect("recipes keeps 2 documents (PostgreSQL 2 rows, their photos): valid, only the "
+                                 "comparison with the previous generation catches it", plan=Plan(recipes=2)),
+    "older-data": Defect("the databases' content is from 3 days before the backup's name (an old dump copied "
+                         "under a new name): valid, only freshness catches it", plan=Plan(data_age=timedelta(days=3))),
     "truncated-archive": Defect("the .tar.gz is cut off (85 % of its bytes)", archive=_truncate_archive),
     "corrupt-archive": Defect("the .tar.gz has garbled bytes in the middle", archive=_corrupt_archive),
 }

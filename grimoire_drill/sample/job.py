@@ -42,6 +42,8 @@ class Plan:
     age: timedelta = timedelta(0)
     search_path_trap: bool = False
     dangling_parent: bool = False   # the last category's parent off_id names no category
+    recipes: int | None = None            # keep only this many recipes (both databases, their photos)
+    data_age: timedelta = timedelta(0)    # the content is this much older than the backup's name says
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,11 @@ class Job:
     @property
     def backup_id(self) -> str:
         return f"{self.started:%Y%m%d_%H%M%S}"
+
+    @property
+    def content_time(self) -> datetime:
+        """The moment the databases' content is generated for: the backup's start, unless a defect ages it."""
+        return self.started - self.plan.data_age
 
     @property
     def finished(self) -> datetime:

@@ -41,7 +41,7 @@ def write_mongodump(root: Path, job: Job) -> None:
     admin = mongo / "admin"
     app.mkdir()
     admin.mkdir()
-    seed, counts, when = job.seed, job.counts, job.started
+    seed, counts, when = job.seed, job.counts, job.content_time
     exports = {"recipes": root / "recipes_export.json", "ingredients": root / "ingredients_export.json"}
 
     def ingredients() -> Iterator[dict]:

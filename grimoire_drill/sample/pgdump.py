@@ -48,7 +48,7 @@ def _copy(conn: psycopg.Connection, table: str, columns: tuple[str, ...], rows: 
 
 
 def _load_rows(conn: psycopg.Connection, job: Job) -> None:
-    seed, counts, when = job.seed, job.counts, job.started
+    seed, counts, when = job.seed, job.counts, job.content_time
 
     def recipe_facts() -> Iterator[data.RecipeFacts]:
         for index in range(counts.recipes):

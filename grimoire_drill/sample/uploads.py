@@ -20,7 +20,7 @@ def write_uploads(uploads: Path, job: Job) -> None:
         ext = counts.recipe_image_ext(index)
         if ext is None:
             continue
-        facts = data.recipe_facts(seed, index, counts, job.started)
+        facts = data.recipe_facts(seed, index, counts, job.content_time)
         assert facts.image_url is not None
         path = uploads.parent / facts.image_url.removeprefix("/")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,5 +31,5 @@ def write_uploads(uploads: Path, job: Job) -> None:
         path = uploads / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(photos.photo("other", k, "jpg"))
-        uploaded = job.started - timedelta(days=3 + 11 * k % 200, minutes=37 * k % 1440)
+        uploaded = job.content_time - timedelta(days=3 + 11 * k % 200, minutes=37 * k % 1440)
         os.utime(path, (uploaded.timestamp(), uploaded.timestamp()))

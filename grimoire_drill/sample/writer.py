@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -137,8 +138,10 @@ def _write_one(out_dir: Path, pg: LocalPostgres, *, started: datetime, defect: D
                progress: Callable[[str], None] | None) -> Path:
     """Build in a temp dir next to the output (or in temp_root), move into place only when complete."""
     plan = defect.plan if defect is not None else Plan()
-    job = Job(seed=seed, started=started - plan.age, counts=data.SampleCounts.for_scale(scale, tiny=plan.tiny),
-               plan=plan, gzip_dump=gzip_dump, scale=scale)
+    counts = data.SampleCounts.for_scale(scale, tiny=plan.tiny)
+    if plan.recipes is not None:
+        counts = replace(counts, recipes=min(plan.recipes, counts.recipes))
+    job = Job(seed=seed, started=started - plan.age, counts=counts, plan=plan, gzip_dump=gzip_dump, scale=scale)
     say = progress if progress is not None else (lambda _message: None)
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = (".tar.gz.gpg" if passphrase is not None else ".tar.gz") if as_archive else ""

@@ -8,12 +8,13 @@ from typing import Any
 from grimoire_drill.report.html.checks import checks_table
 from grimoire_drill.report.html.common import SEPARATOR, _text, _when
 from grimoire_drill.report.html.counts import counts_table
+from grimoire_drill.report.html.growth import growth_table
 from grimoire_drill.report.html.identity import archive_identity, engines_table
 from grimoire_drill.report.html.rounds import rounds_table
 from grimoire_drill.report.html.style import styles
 from grimoire_drill.report.html.technical import page_title
 from grimoire_drill.report.html.timeline import phase_timeline
-from grimoire_drill.report.html.trend import trend_svg
+from grimoire_drill.report.html.trend import count_trends, trend_svg
 from grimoire_drill.report.html.verdict import simulated_banner, verdict_banner
 from grimoire_drill.report.html_run import attribution_table
 
@@ -38,10 +39,12 @@ def full_page(summary: Mapping[str, Any], history: Iterable[Mapping[str, Any]]) 
         engines_table(summary),
         phase_timeline(summary),
         counts_table(summary),
+        growth_table(summary),
         rounds_table(summary),
         checks_table(summary),
         attribution_table(summary),
         trend_svg(history),
+        count_trends(history),
     ]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

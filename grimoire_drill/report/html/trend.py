@@ -121,3 +121,67 @@ def _run_label(run: Mapping[str, Any]) -> str:
     if run.get("backup_id"):
         return f"backup {run['backup_id']}"
     return _when(run.get("finished_at"))
+
+
+MAX_SERIES = 60  # counts drawn; a backup of thousands of collections keeps a readable page
+
+
+def count_trends(history: Iterable[Mapping[str, Any]]) -> str:
+    """Each count of the generations in history.jsonl (documents per collection, rows per table,
+    uploads, archive size) as a small line over the last runs: growth, and a fall, at a glance.
+
+    Records from before generations were kept (no ``generation``) leave a gap, not a zero.
+    """
+    runs = [run for run in history if isinstance(run, Mapping)]
+    series: dict[str, list[float | None]] = {}
+    for index, run in enumerate(runs):
+        for name, value in _generation_counts(run.get("generation")).items():
+            if name not in series and len(series) >= MAX_SERIES:
+                continue
+            series.setdefault(name, [None] * len(runs))[index] = value
+    if not any(sum(value is not None for value in values) > 1 for values in series.values()):
+        return ""
+    rows = []
+    for name, values in sorted(series.items()):
+        known = [value for value in values if value is not None]
+        if len(known) < 2:
+            continue
+        rows.append(f"<tr><td><code>{_text(name)}</code></td><td>{_sparkline(values)}</td>"
+                    f'<td class="gd-num">{known[0]:,.0f}</td><td class="gd-num">{known[-1]:,.0f}</td>'
+                    f'<td class="gd-num">{known[-1] - known[0]:+,.0f}</td></tr>')
+    return ('<section class="gd gd-count-trends"><h2>Counts over the last runs</h2>'
+            '<table class="gd-table"><thead><tr><th>Count</th><th>Trend</th><th>First</th><th>Last</th>'
+            f"<th>Change</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
+
+
+def _generation_counts(section: Any) -> dict[str, float]:
+    """The counts of one history record's ``generation``: plain numbers, anything else left out."""
+    if not isinstance(section, Mapping):
+        return {}
+    counts: dict[str, float] = {}
+    for kind, label in (("documents", "documents"), ("rows", "rows")):
+        values = section.get(kind)
+        if isinstance(values, Mapping):
+            for name, value in values.items():
+                number = _number(value)
+                if number is not None:
+                    counts[f"{label}: {name}"] = number
+    for key, label in (("uploads", "upload files"), ("archive_bytes", "archive bytes")):
+        number = _number(section.get(key))
+        if number is not None:
+            counts[label] = number
+    return counts
+
+
+def _sparkline(values: list[float | None]) -> str:
+    width, height, pad = 160, 28, 3
+    known = [value for value in values if value is not None]
+    low, high = min(known), max(known)
+    span = high - low or 1.0
+    step = (width - 2 * pad) / max(len(values) - 1, 1)
+    points = [(pad + step * index, height - pad - (height - 2 * pad) * (value - low) / span)
+              for index, value in enumerate(values) if value is not None]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="from {known[0]:,.0f} to {known[-1]:,.0f}"><polyline points="{line}" fill="none" '
+            f'stroke="#0969da" stroke-width="1.5"/></svg>')
