@@ -64,6 +64,9 @@ class Limits:
     # --generations: how many drills one command runs, and how much of each drill's summary.json it reads back
     max_generations: int = 1000                # backups drilled by one --generations command (almost 3 years of nights)
     max_summary_bytes: int = 64 * MIB          # one generation's summary.json, read back for the index
+    # content equality (dump = restored): on a mismatch only, the keyed pass that names the first
+    # differing _id / primary key holds at most this many (key, digest) pairs per side in memory
+    max_keyed_documents: int = 200_000
     # the whole run
     run_timeout_s: float = 6 * 3600.0
     report_dir_wait_s: float = 3600.0          # a second drill on one --report-dir waits this long, then writes beside it

@@ -15,10 +15,12 @@ import psycopg
 
 from .. import archive
 from ..dump import CollectionDump
+from ..export_content import ExportComparison
 from ..restore.mongo import MongoRestore
 from ..restore.postgres import PostgresRestore
 
 if TYPE_CHECKING:
+    from .content import ContentComparison
     from .session import DrillSession
 
 
@@ -78,3 +80,15 @@ class CheckView:
 
     def upload_files(self) -> frozenset[str]:
         return self._session.upload_files()
+
+    def mongo_content(self, namespace: str) -> ContentComparison:
+        """The dump's documents of ``namespace`` against the restored ones, by digest (pipeline/content.py)."""
+        return self._session.mongo_content(namespace)
+
+    def postgres_content(self, table: str) -> ContentComparison | None:
+        """The dump's COPY rows of ``table`` against the restored ones; None without the dump's own data."""
+        return self._session.postgres_content(table)
+
+    def export_content(self, file: str, collection: str) -> ExportComparison | None:
+        """A JSON export against the dump of its collection, object by object; None when either is absent."""
+        return self._session.export_content(file, collection)

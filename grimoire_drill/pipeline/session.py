@@ -23,11 +23,13 @@ from ..dump import CollectionDump
 from ..engines.selection import Choice
 from ..errors import GrimoireDrillError
 from ..expectations import Expectations
+from ..export_content import ExportComparison
 from ..export_counts import ExportCounts
 from ..restore.mongo import MongoRestore
 from ..restore.postgres import PostgresRestore
 from ..run_facts import Phase, RunFacts
 from .backup import BackupStages
+from .content import Content, ContentComparison
 from .counts import Counts
 from .facts import collect_facts
 from .prepare import DatabaseState, EnginePreparer
@@ -52,6 +54,7 @@ class DrillSession:
         self.backup = BackupStages(config, expectations, run_id, self.stages, self.say)
         self.engines = EnginePreparer(config, expectations, run_id, self.stages, self.backup, self.say, choices=engines)
         self.counts = Counts(expectations, self.stages, self.backup, self.engines)
+        self.content = Content(expectations, self.stages, self.backup, self.engines, self.counts)
         self._deadline: RunDeadline | None = None
 
     # -- plumbing --------------------------------------------------------------------------
@@ -196,12 +199,23 @@ class DrillSession:
         return self.counts.restored_counts()
 
     def new_round(self) -> None:
-        """Forget what a check round measured (counts), keep the restore: for re-checking after --then."""
+        """Forget what a check round measured (counts, restored content), keep the restore: for re-checking after --then."""
         self.counts.new_round()
+        self.content.new_round()
 
     def settle_counts(self) -> None:
         """Count while the engines still run, for the summary, even if no check asked for counts."""
         self.counts.settle()
+
+    # -- content equality ----------------------------------------------------------------------
+    def mongo_content(self, namespace: str) -> ContentComparison:
+        return self.content.mongo(namespace)
+
+    def postgres_content(self, table: str) -> ContentComparison | None:
+        return self.content.postgres(table)
+
+    def export_content(self, file: str, collection: str) -> ExportComparison | None:
+        return self.content.export(file, collection)
 
     # -- what the report gets ------------------------------------------------------------------
     def facts(self, checked_at: datetime) -> RunFacts:
