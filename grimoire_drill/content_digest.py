@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import bson
+from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions
 
 from .bson_stream import iter_bson_batches, iter_documents
 from .limits import Limits
@@ -36,6 +39,8 @@ FIXED_VALUE_BYTES = {0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11
                      0x7F: 0, 0xFF: 0}
 LENGTH_PREFIXED = {0x02: 4, 0x0D: 4, 0x0E: 4, 0x03: 0, 0x04: 0, 0x05: 5}  # string, code, symbol; doc, array; binary
 ID_ELEMENT = b"_id\x00"
+# Re-encoding a decoded value: a uuid.UUID (if a decoder made one) goes back as the subtype 4 it came from.
+ENCODING = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,8 @@ class Sampler:
         return int.from_bytes(hashlib.sha256(SAMPLE_SALT + key).digest()[:8], "big") < self._threshold
 
 
-def bucket_of(key: bytes, buckets: int) -> int:
-    return int.from_bytes(hashlib.sha256(BUCKET_SALT + key).digest()[:8], "big") % buckets
+def bucket_of(key: bytes, buckets: int, salt: bytes = b"") -> int:
+    return int.from_bytes(hashlib.sha256(BUCKET_SALT + salt + key).digest()[:8], "big") % buckets
 
 
 # --------------------------------------------------------------------------- BSON documents
@@ -117,7 +122,7 @@ def id_key_of(document: dict) -> bytes:
     """The key of a decoded document, in the same form as :func:`bson_id_key` (b"" without an _id)."""
     if "_id" not in document:
         return b""
-    encoded = bson.encode({"_id": document["_id"]})
+    encoded = bson.encode({"_id": document["_id"]}, codec_options=ENCODING)
     return encoded[4:5] + encoded[9:-1]
 
 
@@ -127,7 +132,7 @@ def shown_id(key: bytes) -> str:
         return "(no _id)"
     body = key[0:1] + ID_ELEMENT + key[1:] + b"\x00"
     try:
-        return repr(bson.decode((len(body) + 4).to_bytes(4, "little") + body)["_id"])
+        return repr(bson.decode((len(body) + 4).to_bytes(4, "little") + body, codec_options=ENCODING)["_id"])
     except Exception:  # noqa: BLE001 — a key is backup content; show its bytes rather than fail
         return key.hex()
 
@@ -150,7 +155,7 @@ class DocumentDigester:
 
     def add_document(self, document: dict) -> None:
         if self.sampler.full or self.sampler.keeps(id_key_of(document)):
-            self.sum.add_hash(hashlib.sha256(bson.encode(document)).digest())
+            self.sum.add_hash(hashlib.sha256(bson.encode(document, codec_options=ENCODING)).digest())
 
     def add_batch(self, block: bytes, spans: Iterable[tuple[int, int]], documents: list[dict]) -> None:
         """A batch of the dump reader: ``block`` holds the documents at ``spans``, decoded as ``documents``."""
@@ -192,24 +197,26 @@ class Difference:
 
 
 def first_difference(dump_side: Callable[[], Keyed], restored_side: Callable[[], Keyed], *, expected: int,
-                     max_keys: int) -> Difference | None:
+                     max_keys: int, salt: bytes | None = None) -> Difference | None:
     """Read each side twice more: bucket sums, then the keys of the first differing bucket.
 
     ``expected`` (the larger count) sizes the buckets so that one holds about a quarter of
-    ``max_keys``; a bucket that still holds more (keys crafted to collide, or duplicates) stops
-    the collection at ``max_keys`` and says so instead of growing without bound.
+    ``max_keys``; a bucket that still holds more stops the collection at ``max_keys`` and says so
+    instead of growing without bound. The buckets are salted anew for each call (``salt``, for
+    tests), so keys in a backup cannot be ground to pile into one.
     """
+    salt = secrets.token_bytes(16) if salt is None else salt
     buckets = max(1, math.ceil(expected * BUCKETS_PER_LIMIT / max(1, max_keys)))
-    dump_sums, restored_sums = _bucket_sums(dump_side(), buckets), _bucket_sums(restored_side(), buckets)
+    dump_sums, restored_sums = _bucket_sums(dump_side(), buckets, salt), _bucket_sums(restored_side(), buckets, salt)
     differing = [b for b in range(buckets) if dump_sums[b] != restored_sums[b]]
     if not differing:
         return None
     chosen = differing[0]
-    dump_keys, dump_full = _keys_in(dump_side(), chosen, buckets, max_keys)
-    restored_keys, restored_full = _keys_in(restored_side(), chosen, buckets, max_keys)
+    dump_keys, dump_full = _keys_in(dump_side(), chosen, buckets, max_keys, salt)
+    restored_keys, restored_full = _keys_in(restored_side(), chosen, buckets, max_keys, salt)
     if not (dump_full and restored_full):
         return Difference("changed", None, buckets=buckets,
-                          reason=f"bucket {chosen} of {buckets} holds more than max_keyed_documents keys")
+                          reason=f"bucket {chosen} of {buckets} holds more than limits.max_keyed_documents ({max_keys:,}) keys")
     for key, digest in dump_keys.items():
         other = restored_keys.get(key)
         if other is None:
@@ -226,20 +233,20 @@ def _hex(total: int) -> str:
     return f"{total % MODULUS:064x}"
 
 
-def _bucket_sums(items: Keyed, buckets: int) -> list[tuple[int, int]]:
+def _bucket_sums(items: Keyed, buckets: int, salt: bytes) -> list[tuple[int, int]]:
     counts, totals = [0] * buckets, [0] * buckets
     for key, digest in items:
-        bucket = bucket_of(key, buckets)
+        bucket = bucket_of(key, buckets, salt)
         counts[bucket] += 1
         totals[bucket] += int.from_bytes(digest, "big")
     return [(count, total % MODULUS) for count, total in zip(counts, totals)]
 
 
-def _keys_in(items: Keyed, chosen: int, buckets: int, max_keys: int) -> tuple[dict[bytes, int], bool]:
+def _keys_in(items: Keyed, chosen: int, buckets: int, max_keys: int, salt: bytes) -> tuple[dict[bytes, int], bool]:
     """key -> sum of its items' hashes, for the items of bucket ``chosen``; False once past ``max_keys``."""
     keys: dict[bytes, int] = {}
     for key, digest in items:
-        if bucket_of(key, buckets) != chosen:
+        if bucket_of(key, buckets, salt) != chosen:
             continue
         if key not in keys and len(keys) >= max_keys:
             return keys, False
@@ -265,4 +272,4 @@ def keyed_bson(path: Path, limits: Limits, sampler: Sampler, *, reencode: bool =
     for raw, document in iter_documents(path, limits):
         key = id_key_of(document) if reencode else bson_id_key(raw)
         if sampler.keeps(key):
-            yield key, hashlib.sha256(bson.encode(document) if reencode else raw).digest()
+            yield key, hashlib.sha256(bson.encode(document, codec_options=ENCODING) if reencode else raw).digest()

@@ -24,6 +24,7 @@ from ..content_digest import (
     Difference,
     Digest,
     DigestSum,
+    ENCODING,
     DocumentDigester,
     Keyed,
     Sampler,
@@ -183,7 +184,7 @@ class Content:
     def _keyed_collection(self, db_name: str, name: str, sampler: Sampler, reencode: bool) -> Keyed:
         for document in self._documents(db_name, name, reencode):
             if reencode:
-                key, body = id_key_of(document), bson.encode(document)
+                key, body = id_key_of(document), bson.encode(document, codec_options=ENCODING)
             else:
                 body = document.raw
                 key = bson_id_key(body)
