@@ -14,23 +14,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import bson
 import psycopg
-from bson.codec_options import CodecOptions
-from bson.raw_bson import RawBSONDocument
 from psycopg import sql
 
 from ..content_digest import (
     Difference,
     Digest,
     DigestSum,
-    ENCODING,
     DocumentDigester,
     Keyed,
     Sampler,
     bson_id_key,
     first_difference,
-    id_key_of,
     keyed_bson,
     shown_id,
 )
@@ -44,7 +39,6 @@ from .counts import Counts
 from .prepare import EnginePreparer
 from .stages import StageRunner
 
-RAW_BATCH = 1000
 REENCODED = ("re-encoded: the simulated engine (mongomock) cannot return raw BSON, so both sides hash "
              "bson.encode of the decoded document")
 _PRIMARY_KEY = """
@@ -164,30 +158,16 @@ class Content:
             key = quote(shown_id(difference.key), limits.max_quoted_chars)
         return ContentComparison(namespace, dumped, restored, sampler.fraction, method, difference, key)
 
-    def _documents(self, db_name: str, name: str, reencode: bool) -> Iterator[Any]:
-        client = self.engines.mongo.engine.client()
-        if reencode:
-            return client[db_name][name].find({})
-        raw = client[db_name].get_collection(name, codec_options=CodecOptions(document_class=RawBSONDocument))
-        return raw.find({}, batch_size=RAW_BATCH)
-
     def _restored_collection(self, db_name: str, name: str, sampler: Sampler, reencode: bool) -> Digest:
-        digester = DocumentDigester(sampler, reencode)
-        if reencode:
-            for document in self._documents(db_name, name, True):
-                digester.add_document(document)
-        else:
-            for document in self._documents(db_name, name, False):
-                digester.add_raw(document.raw)
+        """The restored side: the engine's stored bytes (raw BSON, or re-encoded by the simulated store)."""
+        digester = DocumentDigester(sampler)
+        for body in self.engines.mongo.engine.stored_documents(db_name, name):
+            digester.add_raw(body)
         return digester.result()
 
     def _keyed_collection(self, db_name: str, name: str, sampler: Sampler, reencode: bool) -> Keyed:
-        for document in self._documents(db_name, name, reencode):
-            if reencode:
-                key, body = id_key_of(document), bson.encode(document, codec_options=ENCODING)
-            else:
-                body = document.raw
-                key = bson_id_key(body)
+        for body in self.engines.mongo.engine.stored_documents(db_name, name):
+            key = bson_id_key(body)
             if sampler.keeps(key):
                 yield key, hashlib.sha256(body).digest()
 
