@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,33 @@ class ExportComparison:
     field: str | None = None
 
 
-def compare_export(export: Path, dump: Path, collection: str, limits: Limits) -> ExportComparison:
+def count_and_compare(export: Path, dump: Path, collection: str, limits: Limits) -> tuple[int, ExportComparison]:
+    """The export's objects and its comparison with the dump, in one parse of the export (the count child's)."""
+    counted = [0]
+
+    def tally() -> Iterator[dict]:
+        for element in iter_export(export, limits):
+            counted[0] += 1
+            yield element
+    elements = tally()
+    comparison = compare_export(export, dump, collection, limits, elements)
+    for _element in elements:  # the rest, counted after the first difference
+        pass
+    return counted[0], comparison
+
+
+def as_result(comparison: ExportComparison) -> dict:
+    return asdict(comparison)
+
+
+def from_result(data: dict) -> ExportComparison:
+    return ExportComparison(**{f.name: data.get(f.name) for f in fields(ExportComparison)})
+
+
+def compare_export(export: Path, dump: Path, collection: str, limits: Limits,
+                   elements: Iterator[dict] | None = None) -> ExportComparison:
     """Walk the export and the dump side by side; stop at the first object that differs."""
-    elements = iter_export(export, limits)
+    elements = iter_export(export, limits) if elements is None else elements
     documents = iter_documents(dump, limits)
     keyed_by = "position"
     compared = 0

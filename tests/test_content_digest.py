@@ -158,3 +158,33 @@ def test_a_mongoexport_export_is_matched_by_id_and_names_the_field(tmp_path):
     export.write_text(json.dumps(elements))
     moved = compare_export(export, dump, "recipes", Limits())
     assert moved.field == "_id" and moved.position == 2
+
+
+def test_the_count_child_compares_each_export_with_its_dump_in_the_same_parse(clean_tree, tmp_path):
+    """In the background child (as for exports of 16 MB and more) and in place, the same answer."""
+    import shutil
+
+    from grimoire_drill.engines.base import new_run_id
+    from grimoire_drill.export_counts import ExportCounts
+
+    tree = tmp_path / clean_tree.name
+    shutil.copytree(clean_tree, tree)
+    recipes = tree / "recipes_export.json"
+    objects = json.loads(recipes.read_text(encoding="utf-8"))
+    objects[2]["servings"] = 999
+    recipes.write_text(json.dumps(objects, indent=2, ensure_ascii=False), encoding="utf-8")
+    (tree / "mongodb" / "legrimoire" / "ingredients.bson").write_bytes(b"\x05\x00")   # a torn dump
+    exports = [recipes, tree / "ingredients_export.json"]
+    dumps = {recipes: (tree / "mongodb" / "legrimoire" / "recipes.bson", "recipes"),
+             exports[1]: (tree / "mongodb" / "legrimoire" / "ingredients.bson", "ingredients")}
+    for background in (0, 1 << 40):
+        counts = ExportCounts(exports, new_run_id(), background_from_bytes=background, dumps=dumps).start()
+        try:
+            assert counts.in_background == (background == 0)
+            assert counts.count(recipes) == len(objects) and counts.count(exports[1]) > 0
+            changed = counts.content(recipes)
+            assert changed.field == "servings" and changed.position == 2 and changed.compared == 2
+            with pytest.raises(Exception, match="ingredients.bson|truncated"):
+                counts.content(exports[1])
+        finally:
+            counts.close()

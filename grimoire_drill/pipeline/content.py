@@ -31,7 +31,7 @@ from ..content_digest import (
 )
 from ..errors import DrillFailure
 from ..expectations import Expectations
-from ..export_content import ExportComparison, compare_export
+from ..export_content import ExportComparison
 from ..pg_source import TableContent, keyed_rows, row_key
 from ..text import quote
 from .backup import BackupStages
@@ -176,11 +176,9 @@ class Content:
         """The export ``file`` against the dump of ``collection``, object by object; None when either is absent."""
         def compare() -> ExportComparison | None:
             export = self.backup.extracted().root / file
-            database = self.expectations.mongo_database
-            dump = self.backup.mongo_layout().get(database, {}).get(collection)
-            if not export.is_file() or dump is None or dump.bson_path is None:
+            if not export.is_file():
                 return None
-            return compare_export(export, dump.bson_path, collection, self.expectations.limits)
+            return self.backup.export_counts().content(export)  # compared in the parse that counts it
         return self.stages.run(f"content_export[{file}]", compare)
 
     # -- PostgreSQL --------------------------------------------------------------------------
