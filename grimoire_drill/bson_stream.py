@@ -40,12 +40,16 @@ class BsonBatch:
 
     ``documents`` are the decoded documents (the in-process store takes these as they are);
     ``raw`` holds each document's bytes when they were asked for (a real server takes those);
-    ``start`` is the first document's byte offset in the (uncompressed) stream, for messages.
+    ``start`` is the first document's byte offset in the (uncompressed) stream, for messages;
+    ``block`` holds the batch's bytes as read and ``spans`` each document's (start, end) in it, so
+    a digest hashes the documents' exact bytes without copying them (the decode made ``block``).
     """
 
     documents: list[dict]
     raw: list[bytes] | None
     start: int = 0
+    block: bytes = b""
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 def iter_bson_batches(path: Path, *, raw: bool = False, max_docs: int = 1000,
@@ -165,8 +169,10 @@ class _BsonBatcher:
             raise self._fail(problem)
 
     def _decode(self, spans: list[tuple[int, int]]) -> BsonBatch:
-        try:  # a bytes slice: the C decoder is slower on a memoryview
-            documents = bson.decode_all(self._buffer[spans[0][0]:spans[-1][1]], VALIDATING_CODEC)
+        first = spans[0][0]
+        block = self._buffer[first:spans[-1][1]]  # a bytes slice: the C decoder is slower on a memoryview
+        try:
+            documents = bson.decode_all(block, VALIDATING_CODEC)
         except PARSE_ERRORS:
             documents = self._decode_one_by_one(memoryview(self._buffer), spans)
         for document, (start, end) in zip(documents, spans):
@@ -174,7 +180,8 @@ class _BsonBatcher:
                 raise self._fail(f"the document at byte {self._base + start}{self._unit} is nested deeper than "
                                  f"{self._limits.name('max_bson_depth')} levels (MongoDB refuses it)")
         raw = [self._buffer[start:end] for start, end in spans] if self._raw else None
-        return BsonBatch(documents, raw, self._base + spans[0][0])
+        return BsonBatch(documents, raw, self._base + first, block,
+                         tuple((start - first, end - first) for start, end in spans))
 
     def _decode_one_by_one(self, view: memoryview, spans: list[tuple[int, int]]) -> list[dict]:
         """The bulk decode failed: find the document at fault and name its offset."""
@@ -210,6 +217,14 @@ def iter_raw_bson(path: Path, limits: Limits | None = None) -> Iterator[bytes]:
 def count_bson(path: Path, limits: Limits | None = None) -> int:
     """Whole, valid documents in a ``.bson``/``.bson.gz`` file."""
     return sum(len(batch.documents) for batch in iter_bson_batches(path, limits=limits))
+
+
+def iter_documents(path: Path, limits: Limits | None = None) -> Iterator[tuple[memoryview, dict]]:
+    """Each whole, valid document of a ``.bson`` file as (its bytes, decoded), in file order."""
+    for batch in iter_bson_batches(path, limits=limits):
+        view = memoryview(batch.block)
+        for (start, end), document in zip(batch.spans, batch.documents):
+            yield view[start:end], document
 
 
 def open_maybe_gzip(path: Path) -> BinaryIO:

@@ -123,6 +123,35 @@ def generation_rules(table: dict | None) -> GenerationRules:
 
 
 @dataclass(frozen=True)
+class ContentRules:
+    """``[content]``: how much of every collection and table is compared byte for byte with the dump.
+
+    ``sample`` is the fraction compared (1.0: everything), chosen by a hash of each document's
+    ``_id`` (a row's first column), so both sides pick the same ones. ``postgres_timezone`` is
+    the TimeZone the restored server renders ``timestamptz`` in for the comparison: the one the
+    production pg_dump ran in, so a value compares as it was dumped.
+    """
+
+    sample: float = 1.0
+    postgres_timezone: str = "UTC"
+
+
+def content_rules(table: dict | None) -> ContentRules:
+    table = {} if table is None else table
+    default = ContentRules()
+    unknown = set(table) - {"sample", "postgres_timezone"}
+    if unknown:
+        raise ValueError(f"[content] has unknown key(s) {', '.join(sorted(unknown))}")
+    sample = table.get("sample", default.sample)
+    if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0 < sample <= 1:
+        raise ValueError(f"[content] sample = {sample!r}: a fraction in (0, 1]")
+    timezone = table.get("postgres_timezone", default.postgres_timezone)
+    if not isinstance(timezone, str) or not timezone or len(timezone) > 64:
+        raise ValueError(f"[content] postgres_timezone = {timezone!r}: a time zone name such as \"UTC\"")
+    return ContentRules(sample=float(sample), postgres_timezone=timezone)
+
+
+@dataclass(frozen=True)
 class Expectations:
     max_age_hours: float
     min_size_kb: float
@@ -140,6 +169,7 @@ class Expectations:
     limits: Limits = Limits()
     generations: GenerationRules = GenerationRules()
     references: tuple[ExpectedReference, ...] = ()
+    content: ContentRules = ContentRules()
 
     @property
     def unique_indexes(self) -> tuple[ExpectedIndex, ...]:
@@ -174,6 +204,7 @@ def load_expectations(path: Path | None = None) -> Expectations:
             limits=limits_from_table(data.get("limits"), str(source)),
             generations=generation_rules(data.get("generations")),
             references=tuple(_reference(r) for r in data.get("references", ())),
+            content=content_rules(data.get("content")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise HarnessError(f"expectations file lacks or mistypes {exc}", where=str(source),

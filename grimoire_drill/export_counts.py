@@ -18,17 +18,21 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from .child_env import child_env
 from .engines.base import run_env
 from .errors import DrillFailure
+from .export_content import ExportComparison, as_result, count_and_compare, from_result
 from .json_export import count_export
 from .limits import Limits
 from .text import quote
 
 SMALL_BYTES = 16 * 1024 * 1024
 LIMIT_FLAG = "--max-export-element-chars"
+LIMITS_FLAG = "--limits"       # the run's whole Limits as JSON (the content comparison reads BSON too)
+DUMPS_FLAG = "--compare-with"  # JSON {export: [its collection's .bson, collection]}
 FIX_EXPORT = "re-run the JSON export (mongoexport --jsonArray), or re-copy the archive"
 
 
@@ -44,8 +48,10 @@ class ExportCounts:
     """Export counts, started early and read later; ``close()`` always ends the child."""
 
     def __init__(self, paths: list[Path], run_id: str, background_from_bytes: int = SMALL_BYTES,
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, dumps: dict[Path, tuple[Path, str]] | None = None):
         self._paths = [path for path in paths if path.is_file()]
+        # export -> (its collection's .bson, the collection): compared with it in the same parse
+        self._dumps = {str(export): (str(bson), name) for export, (bson, name) in (dumps or {}).items()}
         self._run_id = run_id
         self._limits = Limits() if limits is None else limits
         self._background_from_bytes = background_from_bytes
@@ -57,7 +63,9 @@ class ExportCounts:
         if self._paths and sum(path.stat().st_size for path in self._paths) >= self._background_from_bytes:
             self._child = subprocess.Popen(
                 [sys.executable, "-m", "grimoire_drill.export_counts",
-                 f"{LIMIT_FLAG}={self._limits.max_export_element_chars}", *map(str, self._paths)],
+                 f"{LIMIT_FLAG}={self._limits.max_export_element_chars}",
+                 f"{LIMITS_FLAG}={json.dumps(asdict(self._limits))}", f"{DUMPS_FLAG}={json.dumps(self._dumps)}",
+                 *map(str, self._paths)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 env=child_env({**run_env(self._run_id), **_python_path()}))
         return self
@@ -70,6 +78,19 @@ class ExportCounts:
         if "count" in result:
             return int(result["count"])
         raise DrillFailure(result["what"], where=result["where"], fix=result["fix"])
+
+    def content(self, path: Path) -> ExportComparison | None:
+        """The export at ``path`` against its collection's dump: the child's answer, else compared here."""
+        if str(path) not in self._dumps:
+            return None
+        result = self._child_results().get(str(path))
+        if result is None:
+            bson_path, collection = self._dumps[str(path)]
+            return compare_in_place(path, Path(bson_path), collection, self._limits)[1]
+        if "content" in result:
+            return from_result(result["content"])
+        failure = result.get("content_error", result)
+        raise DrillFailure(failure["what"], where=failure["where"], fix=failure["fix"])
 
     def _child_results(self) -> dict[str, dict]:
         if self._results is None:
@@ -106,19 +127,45 @@ def count_in_place(path: Path, limits: Limits) -> int:
                            fix=FIX_EXPORT) from exc
 
 
+def compare_in_place(path: Path, dump: Path, collection: str, limits: Limits) -> tuple[int, ExportComparison]:
+    """``count_and_compare``, with any exception the content causes made a DrillFailure naming the file."""
+    try:
+        return count_and_compare(path, dump, collection, limits)
+    except DrillFailure:
+        raise
+    except Exception as exc:  # noqa: BLE001 — the export is backup content: its oddities fail the file
+        lines = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+        raise DrillFailure(f"unreadable export: {quote(detail, limits.max_quoted_chars)}", where=str(path),
+                           fix=FIX_EXPORT) from exc
+
+
 def main(argv: list[str]) -> int:
     # Background work: on a small machine the restore (the drill's critical path) gets the cores first.
     os.nice(10)
     limits = Limits()
     files = []
+    dumps: dict[str, list[str]] = {}
     for arg in argv:
         if arg.startswith(LIMIT_FLAG + "="):
             limits = Limits(max_export_element_chars=int(arg.partition("=")[2]))
+        elif arg.startswith(LIMITS_FLAG + "="):
+            limits = Limits(**json.loads(arg.partition("=")[2]))
+        elif arg.startswith(DUMPS_FLAG + "="):
+            dumps = json.loads(arg.partition("=")[2])
         else:
             files.append(arg)
     for file in files:
         try:
-            result: dict = {"file": file, "count": count_in_place(Path(file), limits)}
+            if file in dumps:
+                try:
+                    count, comparison = compare_in_place(Path(file), Path(dumps[file][0]), dumps[file][1], limits)
+                    result: dict = {"file": file, "count": count, "content": as_result(comparison)}
+                except DrillFailure as failure:  # the export or the dump: count the export on its own
+                    content_error = {"what": failure.what, "where": failure.where, "fix": failure.fix}
+                    result = {"file": file, "count": count_in_place(Path(file), limits), "content_error": content_error}
+            else:
+                result = {"file": file, "count": count_in_place(Path(file), limits)}
         except DrillFailure as failure:
             result = {"file": file, "what": failure.what, "where": failure.where, "fix": failure.fix}
         print(json.dumps(result), flush=True)

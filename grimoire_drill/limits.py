@@ -67,6 +67,9 @@ class Limits:
     # between generations: what a drill keeps of one backup to compare the next with (history.jsonl)
     max_generation_entries: int = 10_000       # collections, tables, dump files or index names kept per kind
     history_records_read: int = 10_000         # history lines read back to find the previous generation
+    # content equality (dump = restored): on a mismatch only, the keyed pass that names the first
+    # differing _id / primary key holds at most this many (key, digest) pairs per side in memory
+    max_keyed_documents: int = 200_000
     # the whole run
     run_timeout_s: float = 6 * 3600.0
     report_dir_wait_s: float = 3600.0          # a second drill on one --report-dir waits this long, then writes beside it

@@ -1,4 +1,4 @@
-"""Row counts carried by the PostgreSQL dump itself, read without a server.
+"""Row counts and content digests carried by the PostgreSQL dump itself, read without a server.
 
 The restore checklist compares restored counts with the *source*; the dump's COPY blocks are
 that source. A plain ``database.sql`` is streamed; a custom dump is read through ``pg_restore --data-only
@@ -6,17 +6,26 @@ that source. A plain ``database.sql`` is streamed; a custom dump is read through
 
 The dump is untrusted: a single "line" may be gigabytes long, so lines are read in bounded
 pieces and only a line's head (``limits.max_line_chars``) and its last bytes are ever held.
+
+The same read digests each table's COPY rows (``content_digest``): the row's exact text, as
+``COPY table (columns) TO STDOUT`` gives it back from the restored database.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from .child_env import child_env
+from .content_digest import Digest, DigestSum, Keyed, Sampler
 from .engines.local_postgres import find_client_bindir
+from .errors import DrillFailure
 from .limits import Limits
 
 COPY_HEAD = re.compile(r'^COPY (?:"?(\w+)"?\.)?"?(\w+)"? ')
@@ -158,3 +167,198 @@ def source_row_counts(dump: Path, limits: Limits = Limits()) -> dict[str, int | 
     if not listed and not counts:
         return None
     return {**{table: None for table in listed}, **{t: n for t, n in counts.items() if n is not None}}
+
+
+# --------------------------------------------------------------------------- content digests
+
+
+@dataclass(frozen=True)
+class TableContent:
+    """One table's COPY block in the dump: where, which columns (in the dump's order), how many rows, digest.
+
+    ``rows`` counts every row; ``digest`` covers the sampled ones (all of them unless sampling).
+
+    ``columns`` is None when the COPY line was too long to read whole (past ``limits.max_line_chars``).
+    """
+
+    schema: str | None
+    table: str
+    columns: tuple[str, ...] | None
+    rows: int
+    digest: Digest
+    complete: bool = True       # False: the stream ended inside the block
+
+
+Line = tuple[bytes, bytes, bytes | None]   # (head, tail, sha256 of the whole line when it is longer than head)
+
+
+def hashed_lines(stream: IO[bytes], head_bytes: int) -> Iterator[Line]:
+    """Like :func:`bounded_lines`, and a line longer than ``head_bytes`` is hashed whole as it streams by.
+
+    A short line is its head (the caller hashes it only if it is a row); a long one comes with
+    the sha256 of all of it, never held in memory.
+    """
+    while True:
+        piece = stream.readline(head_bytes)
+        if not piece:
+            return
+        if piece.endswith(b"\n"):
+            line = piece[:-1]
+            yield line, line[-TAIL_BYTES:], None
+            continue
+        head, tail, whole = piece, piece[-TAIL_BYTES:], hashlib.sha256(piece)
+        while True:
+            more = stream.readline(READ_CHUNK)
+            if not more:
+                yield head, tail, whole.digest()
+                return
+            if more.endswith(b"\n"):
+                whole.update(more[:-1])
+                yield head, (tail + more[:-1])[-TAIL_BYTES:], whole.digest()
+                break
+            whole.update(more)
+            tail = (tail + more)[-TAIL_BYTES:]
+
+
+def copy_columns(head: bytes, after: int) -> tuple[str, ...] | None:
+    """The column list of a ``COPY t (a, "b c") FROM stdin;`` line from offset ``after``; () for none."""
+    text = head.decode("utf-8", errors="replace")
+    rest = text[after:].lstrip()
+    if rest.startswith("FROM stdin;"):
+        return ()
+    if not rest.startswith("("):
+        return None
+    names: list[str] = []
+    position, current, quoted = 1, [], False
+    while position < len(rest):
+        char = rest[position]
+        if quoted:
+            if char == '"' and rest[position + 1:position + 2] == '"':
+                current.append('"')
+                position += 1
+            elif char == '"':
+                quoted = False
+            else:
+                current.append(char)
+        elif char == '"':
+            quoted = True
+        elif char in ",)":
+            names.append("".join(current).strip())
+            current = []
+            if char == ")":
+                return tuple(names) if rest[position + 1:].strip() == "FROM stdin;" else None
+        else:
+            current.append(char)
+        position += 1
+    return None
+
+
+def row_key(head: bytes, positions: tuple[int, ...] | None) -> bytes:
+    """A row's key: the fields at ``positions`` (its primary key), the first field, or (None) the whole row."""
+    if positions is None:
+        return head
+    fields = head.split(b"\t")
+    return b"\t".join(fields[i] if i < len(fields) else b"" for i in positions)
+
+
+def copy_content(lines: Iterable[Line], sampler: Sampler) -> dict[str, TableContent]:
+    """Rows and a digest per table of the COPY blocks in ``lines`` (sampled by each row's first field).
+
+    A block the stream ends inside (a cut dump) is not ``complete``: its rows are no count.
+    """
+    found: dict[str, list] = {}
+    entry: list | None = None     # [schema, columns, rows, sums, complete] of the block being read
+    sha256 = hashlib.sha256
+    for head, tail, whole in lines:
+        if entry is None:
+            if head.startswith(b"COPY ") and tail.endswith(COPY_TAIL):
+                match = COPY_HEAD.match(head.decode("utf-8", errors="replace"))
+                if match:
+                    columns = copy_columns(head, match.end() - 1) if whole is None else None
+                    entry = found[match.group(2)] = [match.group(1), columns, 0, DigestSum(), False]
+        elif head == END_OF_DATA:
+            entry[4] = True
+            entry = None
+        else:
+            entry[2] += 1
+            if sampler.full or sampler.keeps(row_key(head, (0,))):
+                entry[3].add_hash(whole if whole is not None else sha256(head).digest())
+    return {table: TableContent(schema, table, columns, rows, sums.result(), complete)
+            for table, (schema, columns, rows, sums, complete) in found.items()}
+
+
+def source_counts_and_content(dump: Path, limits: Limits,
+                              sampler: Sampler) -> tuple[dict[str, int | None] | None, dict[str, TableContent]]:
+    """``source_row_counts`` and each whole COPY block's content, in one read of the restored dump."""
+    if dump.suffix == ".sql":
+        with open(dump, "rb") as handle:
+            contents = copy_content(hashed_lines(handle, limits.max_line_chars), sampler)
+        return _counts_of(contents), _whole(contents)
+    bindir = find_client_bindir()
+    if bindir is None:
+        return None, {}
+    with subprocess.Popen([str(bindir / "pg_restore"), "--data-only", "-f", "-", str(dump)],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env()) as proc:
+        stream: IO[bytes] = proc.stdout  # type: ignore[assignment]
+        contents = copy_content(hashed_lines(stream, limits.max_line_chars), sampler)
+    counts = _counts_of(contents)
+    if proc.returncode == 0:
+        return counts, _whole(contents)
+    listed = toc_tables(dump, bindir)   # as source_row_counts: a damaged dump's other tables, count unknown
+    if not listed and not counts:
+        return None, _whole(contents)
+    return {**{table: None for table in listed}, **{t: n for t, n in counts.items() if n is not None}}, _whole(contents)
+
+
+def _counts_of(contents: dict[str, TableContent]) -> dict[str, int | None]:
+    return {table: content.rows if content.complete else None for table, content in contents.items()}
+
+
+def _whole(contents: dict[str, TableContent]) -> dict[str, TableContent]:
+    return {table: content for table, content in contents.items() if content.complete}
+
+
+@contextmanager
+def dump_lines(dump: Path, limits: Limits, only: tuple[str | None, str] | None = None) -> Iterator[Iterator[Line] | None]:
+    """The text lines of the dump (a plain file read, a custom one through pg_restore); None without pg_restore.
+
+    ``only`` = (schema, table) asks pg_restore for that table's data alone (the keyed pass).
+    A pg_restore that fails (the dump reads back differently than it restored) is a DrillFailure.
+    """
+    if dump.suffix == ".sql":
+        with open(dump, "rb") as handle:
+            yield hashed_lines(handle, limits.max_line_chars)
+        return
+    bindir = find_client_bindir()
+    if bindir is None:
+        yield None
+        return
+    selection = [] if only is None else ([f"--schema={only[0]}"] if only[0] else []) + [f"--table={only[1]}"]
+    with subprocess.Popen([str(bindir / "pg_restore"), "--data-only", *selection, "-f", "-", str(dump)],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env()) as proc:
+        stream: IO[bytes] = proc.stdout  # type: ignore[assignment]
+        yield hashed_lines(stream, limits.max_line_chars)
+        stream.read()  # drain, so the exit status says whether all of it was written
+    if proc.returncode != 0:
+        raise DrillFailure(f"pg_restore exited {proc.returncode} reading the data back for the content check",
+                           where=f"postgresql/{dump.name}", fix="see postgresql.restore for what is damaged")
+
+
+def keyed_rows(dump: Path, limits: Limits, schema: str | None, table: str, positions: tuple[int, ...] | None,
+               sampler: Sampler) -> Callable[[], Keyed]:
+    """The dump side of the keyed pass over one table: (key, sha256) of each (sampled) row, re-read per call."""
+    def rows() -> Keyed:
+        with dump_lines(dump, limits, only=(schema, table)) as lines:
+            if lines is None:
+                return
+            inside = False
+            for head, tail, whole in lines:
+                if not inside:
+                    if head.startswith(b"COPY ") and tail.endswith(COPY_TAIL):
+                        match = COPY_HEAD.match(head.decode("utf-8", errors="replace"))
+                        inside = match is not None and match.group(2) == table
+                elif head == END_OF_DATA:
+                    inside = False
+                elif sampler.full or sampler.keeps(row_key(head, (0,))):
+                    yield row_key(head, positions), whole if whole is not None else hashlib.sha256(head).digest()
+    return rows

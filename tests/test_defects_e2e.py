@@ -189,6 +189,7 @@ DEFECT_EXPECTATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "extra-index": ("mongodb.indexes_as_dumped.recipes", ("legrimoire.recipes", "source_url_1")),
     "missing-collection": ("mongodb.collection.categories", ("legrimoire.categories", "absent from the dump")),
     "export-count-mismatch": ("consistency.mongodb_counts.ingredients", ("ingredients_export.json", "legrimoire.ingredients")),
+    "content-change": ("consistency.mongodb_export_content.recipes", ("recipes_export.json", "_id ObjectId(", "'title'")),
     "truncated-bson": ("mongodb.restore", ("mongodb/legrimoire/recipes.bson:", "truncated mid-document")),
     "truncated-bson@gzip": ("mongodb.restore", ("mongodb/legrimoire/recipes.bson.gz:", "truncated")),
     "malformed-metadata": ("mongodb.restore", ("mongodb/legrimoire/ingredients.metadata.json:", "malformed metadata")),

@@ -413,6 +413,16 @@ def check_older_data(archive, tree, env):
     assert f"Backup ID: {BACKUP_ID}" in (tree / "backup_info.txt").read_text()  # under the newer name
 
 
+def check_content_change(archive, tree, env):
+    """One exported recipe's title is not the dump's; every other field, and the counts, agree."""
+    export = json.loads((tree / "recipes_export.json").read_text(encoding="utf-8"))
+    docs = _bson_docs(_app(tree) / "recipes.bson")
+    assert len(export) == len(docs)
+    differing = [(n, key) for n, (obj, doc) in enumerate(zip(export, docs)) for key in obj
+                 if obj[key] != json.loads(json.dumps(doc.get(key), default=str))]
+    assert differing == [(1, "title")]
+
+
 def check_truncated_bson(archive, tree, env):
     with pytest.raises(bson.errors.InvalidBSON):
         list(bson.decode_file_iter((_app(tree) / "recipes.bson").open("rb")))

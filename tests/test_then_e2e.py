@@ -90,6 +90,7 @@ ADD_COLUMN = textwrap.dedent("""
         conn.execute("ALTER TABLE users ADD COLUMN x int")
         conn.execute("CREATE INDEX users_x_idx ON users (x)")
         conn.execute("ALTER TABLE users ADD CONSTRAINT users_x_positive CHECK (x > 0)")
+        conn.execute("UPDATE recipes SET title = upper(title)")  # a data migration: values change, counts stay
     password = urlsplit(os.environ["DATABASE_URL"]).password
     open(sys.argv[1], "w").write(password)
     # the kept tail (limits.then_output_tail_bytes, 16384) starts with the password's last 6 characters
@@ -119,6 +120,13 @@ def test_then_schema_changes_are_in_the_diff_and_a_cut_tail_shows_no_password_fr
     assert schema["mongodb_indexes"]["added"]["items"] == []  # compared (simulated store), nothing changed
     page = (report / "report.html").read_text()
     assert "users.x: integer" in page and "users_x_positive" in page
+    # content equality is the dump's, so it is proven before the command and off after it, never failed by it
+    before = json.loads((report / "before" / "summary.json").read_text())
+    content = "consistency.postgresql_content.recipes"
+    assert {c["id"]: c["status"] for c in before["checks"]}[content] == "passed"
+    after = {c["id"]: c for c in summary["checks"]}[content]
+    assert after["status"] == "off" and "migrated by --then" in after["message"], after
+    assert summary["scope"]["kind"] == "full"
 
 
 def test_then_is_not_run_when_a_database_was_not_restored(sample_factory, run_cli, tmp_path):

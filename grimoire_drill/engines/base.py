@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -304,3 +305,16 @@ def ensure_dir_owned(path: Path, uid: int, gid: int) -> None:
     """Hand a directory to the unprivileged server user (initdb refuses root)."""
     os.chown(path, uid, gid)
     path.chmod(0o700)
+
+
+RAW_BATCH_DOCS = 1000
+
+
+def raw_documents(client, database: str, collection: str) -> Iterator[bytes]:
+    """A real server's documents of ``database.collection`` as the BSON bytes it stores (no decode)."""
+    from bson.codec_options import CodecOptions
+    from bson.raw_bson import RawBSONDocument
+
+    raw = client[database].get_collection(collection, codec_options=CodecOptions(document_class=RawBSONDocument))
+    for document in raw.find({}, batch_size=RAW_BATCH_DOCS):
+        yield document.raw

@@ -13,7 +13,7 @@ What an engine needs for itself (``drop_database``, ``create_database``, the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
+from typing import Any, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 from .base import EngineInfo, ToolResult
 from .pg_sandbox import RestoreRole
@@ -63,6 +63,14 @@ class MongoEngine(Engine, Protocol):
 
     def document_count(self, database: str, collection: str) -> int:
         """Documents stored in ``database.collection``, counted by the server."""
+        ...
+
+    def stored_documents(self, database: str, collection: str) -> Iterator[bytes]:
+        """Each document stored in ``database.collection`` as BSON bytes, in any order (content checks).
+
+        A server hands back the bytes it stores (raw BSON, nothing decoded); the in-process store,
+        which keeps decoded documents, re-encodes each (``info.simulated`` says which).
+        """
         ...
 
     def has_tool(self, name: str) -> bool:

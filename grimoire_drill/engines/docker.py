@@ -9,12 +9,14 @@ tools inside) is ``container.ContainerEngine``; dumps go in and out as tar strea
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pathlib import Path
 from urllib.parse import quote
 
 from ..errors import HarnessError
 from ..limits import Limits
-from .base import EngineInfo, ToolResult
+from .base import EngineInfo, ToolResult, raw_documents
 from .container import STARTUP_TIMEOUT_S, ContainerEngine, docker_status, owner_labels
 from .pg_sandbox import RestoreRole, SandboxHost
 
@@ -194,6 +196,10 @@ class DockerMongo(ContainerEngine):
     def document_count(self, database: str, collection: str) -> int:
         """Documents the server holds in ``database.collection``, counted by the server."""
         return self.client()[database][collection].count_documents({})
+
+    def stored_documents(self, database: str, collection: str) -> Iterator[bytes]:
+        """The server's documents of ``database.collection`` as the raw BSON it stores."""
+        return raw_documents(self.client(), database, collection)
 
     def drop_database(self, name: str) -> None:
         self.client().drop_database(name)

@@ -28,7 +28,7 @@ from pymongo.uri_parser import parse_uri
 
 from ..errors import HarnessError
 from ..limits import Limits
-from .base import EngineInfo, ToolProcesses, ToolResult, make_run_dir, run_env, tool_env
+from .base import EngineInfo, ToolProcesses, ToolResult, make_run_dir, raw_documents, run_env, tool_env
 from .janitor import ScratchSweep, sweep_mongo_scratch, sweep_postgres_scratch
 from .lifecycle import EngineLifecycle
 from .local_postgres import find_client_bindir
@@ -165,6 +165,10 @@ class ExternalMongo(EngineLifecycle):
     def document_count(self, database: str, collection: str) -> int:
         """Documents the server holds in ``database.collection``, counted by the server."""
         return self.client()[database][collection].count_documents({})
+
+    def stored_documents(self, database: str, collection: str) -> Iterator[bytes]:
+        """The server's documents of ``database.collection`` as the raw BSON it stores."""
+        return raw_documents(self.client(), database, collection)
 
     def drop_database(self, name: str) -> None:
         if name in self._created:

@@ -8,6 +8,8 @@ run's janitor can recognise and remove what a killed run left.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import shutil
 import subprocess
 import time
@@ -18,7 +20,17 @@ from pymongo.errors import PyMongoError
 
 from ..errors import HarnessError
 from ..limits import Limits
-from .base import EngineInfo, ToolProcesses, ToolResult, free_port, make_run_dir, run_env, tail, tool_env
+from .base import (
+    EngineInfo,
+    ToolProcesses,
+    ToolResult,
+    free_port,
+    make_run_dir,
+    raw_documents,
+    run_env,
+    tail,
+    tool_env,
+)
 from .lifecycle import EngineLifecycle
 
 READY_TIMEOUT_S = 60.0
@@ -150,6 +162,10 @@ class LocalMongo(EngineLifecycle):
     def document_count(self, database: str, collection: str) -> int:
         """Documents the server holds in ``database.collection``, counted by the server."""
         return self.client()[database][collection].count_documents({})
+
+    def stored_documents(self, database: str, collection: str) -> Iterator[bytes]:
+        """The server's documents of ``database.collection`` as the raw BSON it stores."""
+        return raw_documents(self.client(), database, collection)
 
     def drop_database(self, name: str) -> None:
         self.client().drop_database(name)

@@ -6,11 +6,19 @@ but it is not MongoDB: every output that used it says SIMULATED and it is never 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import bson
 import mongomock
+from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions
 from mongomock.store import ServerStore
 
 from .base import EngineInfo, ToolResult
 from .lifecycle import EngineLifecycle
+
+# As content_digest.ENCODING: a uuid.UUID goes back as the subtype 4 it came from.
+ENCODING = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
 
 
 class SimulatedMongo(EngineLifecycle):
@@ -58,6 +66,17 @@ class SimulatedMongo(EngineLifecycle):
         """Documents stored in ``database.collection``: mongomock's count_documents scans and copies all of them."""
         self._require_running()
         return len(self._store[database][collection])
+
+    def stored_documents(self, database: str, collection: str) -> Iterator[bytes]:
+        """The store's documents re-encoded (``bson.encode``): it keeps decoded ones and cannot hand back raw BSON.
+
+        Read from the store itself: mongomock's ``find`` copies every document and slows down
+        as a collection grows (80 s for 88,000 ingredients, against 1 s here).
+        """
+        self._require_running()
+        encode = bson.encode
+        for document in self._store[database][collection].documents:
+            yield encode(document, codec_options=ENCODING)
 
     def drop_database(self, name: str) -> None:
         if self._client is not None:

@@ -17,7 +17,7 @@ from .. import archive
 from ..config import DrillConfig
 from ..dump import CollectionDump, scan_mongodump
 from ..engines.base import OWNER_FILE, owner_tag, run_env
-from ..errors import DrillFailure, HarnessError
+from ..errors import DrillFailure, GrimoireDrillError, HarnessError
 from ..expectations import Expectations
 from ..export_counts import ExportCounts
 from ..restore.postgres import pick_dump
@@ -144,8 +144,18 @@ class BackupStages:
             if self._export_counts is None:
                 root = self.extracted().root
                 self._export_counts = ExportCounts([root / name for name, _ in self.expectations.exports],
-                                                   self.run_id, limits=self.expectations.limits).start()
+                                                   self.run_id, limits=self.expectations.limits,
+                                                   dumps=self._export_dumps(root)).start()
             return self._export_counts
+
+    def _export_dumps(self, root: Path) -> dict[Path, tuple[Path, str]]:
+        """Each export's collection dump, so the export's one parse also compares it (content checks)."""
+        try:
+            collections = self.mongo_layout().get(self.expectations.mongo_database, {})
+        except GrimoireDrillError:
+            return {}  # no usable dump: the mongodb checks say why
+        return {root / name: (dump.bson_path, collection) for name, collection in self.expectations.exports
+                if (dump := collections.get(collection)) is not None and dump.bson_path is not None}
 
     def postgres_dump(self) -> Path:
         return self.stages.run("postgres_dump", lambda: pick_dump(self.extracted().root / "postgresql"))

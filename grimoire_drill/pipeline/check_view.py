@@ -16,11 +16,13 @@ import psycopg
 from .. import archive
 from ..dump import CollectionDump
 from ..generations import Generation, Newest
+from ..export_content import ExportComparison
 from ..restore.mongo import MongoRestore
 from ..restore.postgres import PostgresRestore
 
 if TYPE_CHECKING:
     from .previous import PreviousGeneration
+    from .content import ContentComparison
     from .session import DrillSession
 
 
@@ -36,6 +38,11 @@ class CheckView:
     def now(self) -> datetime:
         """The instant ages are measured from (``--now`` in tests, else the run's start)."""
         return self._session.now
+
+    @property
+    def migrated(self) -> bool:
+        """True in the round after a --then command: the restored copies are no longer the dump's."""
+        return self._session.migrated
 
     def located(self) -> archive.BackupRef:
         return self._session.located()
@@ -90,3 +97,15 @@ class CheckView:
 
     def newest_values(self) -> dict[str, Newest]:
         return self._session.newest_values()
+
+    def mongo_content(self, namespace: str) -> ContentComparison:
+        """The dump's documents of ``namespace`` against the restored ones, by digest (pipeline/content.py)."""
+        return self._session.mongo_content(namespace)
+
+    def postgres_content(self, table: str) -> ContentComparison | None:
+        """The dump's COPY rows of ``table`` against the restored ones; None without the dump's own data."""
+        return self._session.postgres_content(table)
+
+    def export_content(self, file: str, collection: str) -> ExportComparison | None:
+        """A JSON export against the dump of its collection, object by object; None when either is absent."""
+        return self._session.export_content(file, collection)

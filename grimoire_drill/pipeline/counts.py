@@ -3,6 +3,9 @@
 Why these live together: the counts checks and the summary compare the same three numbers
 (in the dump, in the export, in the restored database), and each database is counted on its
 own, so a broken MongoDB dump never hides PostgreSQL's counts.
+
+The read that counts the dump also digests its content (``content_digest``), so the content
+checks (``pipeline/content.py``) compare against the dump without reading it a second time.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from typing import Any
 from psycopg import sql
 
 from .. import archive
-from ..dump import count_bson
+from ..content_digest import Digest, Sampler, count_and_digest_bson
 from ..errors import GrimoireDrillError
 from ..expectations import Expectations
-from ..pg_source import dump_objects, source_row_counts
+from ..pg_source import TableContent, dump_objects, source_counts_and_content, source_row_counts
 from .backup import BackupStages
 from .prepare import EnginePreparer
 from .stages import StageRunner
@@ -34,6 +37,8 @@ class Counts:
         self.backup = backup
         self.engines = engines
         self._postgres_counted_from: str | None = None
+        self._mongo_digests: dict[str, tuple[Digest, bool]] = {}   # namespace -> (digest, re-encoded)
+        self._postgres_contents: dict[str, TableContent] = {}
 
     def upload_files(self) -> frozenset[str]:
         """Regular files under uploads/, as paths relative to it: one walk serves the count and every lookup.
@@ -53,16 +58,23 @@ class Counts:
             counts: dict[str, dict[str, int | None]] = {}
             exports = {collection: name for name, collection in expectations.exports}
             loaded = self._counted_by_loader()
+            digested = self._digested_by_loader()
+            sampler = Sampler(expectations.content.sample)
+            engine = self.engines.mongo.engine
+            reencode = engine is not None and engine.info.simulated
             for db, colls in sorted(self.backup.mongo_layout().items()):
                 if db in expectations.skip_databases:
                     continue
                 for name, dump in sorted(colls.items()):
                     namespace = f"{db}.{name}"
                     entry: dict[str, int | None] = {"dump": None}
-                    if namespace in loaded:
+                    if namespace in loaded and namespace in digested:
                         entry["dump"] = loaded[namespace]
+                        self._mongo_digests[namespace] = (digested[namespace], reencode)
                     elif dump.bson_path is not None:
-                        entry["dump"] = count_bson(dump.bson_path, expectations.limits)
+                        entry["dump"], digest = count_and_digest_bson(dump.bson_path, expectations.limits, sampler,
+                                                                      reencode=reencode)
+                        self._mongo_digests[namespace] = (digest, reencode)
                     if db == expectations.mongo_database and name in exports:
                         export = root / exports[name]
                         entry["export"] = self.backup.export_counts().count(export) if export.is_file() else None
@@ -77,6 +89,32 @@ class Counts:
             return {}
         return {c.namespace: c.source_documents for c in restore.value.collections if c.source_documents is not None}
 
+    def _digested_by_loader(self) -> dict[str, Digest]:
+        restore = self.engines.mongo.restore
+        if self.engines.prepared_at is None or restore.error is not None or restore.value is None:
+            return {}
+        return {c.namespace: c.source_digest for c in restore.value.collections if c.source_digest is not None}
+
+    def mongo_dump_digest(self, namespace: str, reencode: bool) -> Digest | None:
+        """A collection's content digest, taken by the read that counted it (see mongo_source_counts).
+
+        Read again only if that read hashed the other form (counted before the engine was known).
+        """
+        self.mongo_source_counts()
+        taken = self._mongo_digests.get(namespace)
+        if taken is None or taken[1] == reencode:
+            return None if taken is None else taken[0]
+        dump = next(d for db, colls in self.backup.mongo_layout().items() for d in colls.values()
+                    if f"{db}.{d.name}" == namespace)
+        return count_and_digest_bson(dump.bson_path, self.expectations.limits,
+                                     Sampler(self.expectations.content.sample), reencode=reencode)[1]
+
+    def postgres_dump_contents(self) -> dict[str, TableContent] | None:
+        """Each whole COPY block's columns and content digest, from the read that counted the restored dump."""
+        if self.postgres_source_counts() is None and not self._postgres_contents:
+            return None
+        return dict(self._postgres_contents)
+
     def postgres_source_counts(self) -> dict[str, int | None] | None:
         """Rows per table in the restored dump's COPY blocks (None: unreadable without a server).
 
@@ -86,7 +124,8 @@ class Counts:
         """
         def count() -> dict[str, int | None] | None:
             restored = self.backup.postgres_dump()
-            counts = source_row_counts(restored, self.expectations.limits)
+            counts, self._postgres_contents = source_counts_and_content(
+                restored, self.expectations.limits, Sampler(self.expectations.content.sample))
             if counts and all(n is not None for n in counts.values()):
                 return counts
             for other in (restored.with_name(name) for name in PLAIN_DUMPS):

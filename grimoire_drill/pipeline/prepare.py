@@ -247,7 +247,7 @@ class EnginePreparer:
             self.say("restore_mongodb: loading " + (", ".join(names) if names else "nothing"))
             result = restore_mongo(state.engine, backup.extracted().root / "mongodb", layout,
                                    skip=expectations.skip_databases, jobs=self.config.job_count,
-                                   limits=expectations.limits)
+                                   limits=expectations.limits, content_sample=expectations.content.sample)
             self.say(f"restore_mongodb: {result.documents:,} documents via {result.method}"
                      + ("" if result.ok else f", {len(result.all_errors())} error(s)"))
             return result

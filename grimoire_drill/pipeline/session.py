@@ -23,12 +23,14 @@ from ..dump import CollectionDump
 from ..engines.selection import Choice
 from ..errors import GrimoireDrillError
 from ..expectations import Expectations
+from ..export_content import ExportComparison
 from ..export_counts import ExportCounts
 from ..generations import Generation, Newest
 from ..restore.mongo import MongoRestore
 from ..restore.postgres import PostgresRestore
 from ..run_facts import Phase, RunFacts
 from .backup import BackupStages
+from .content import Content, ContentComparison
 from .counts import Counts
 from .facts import collect_facts
 from .generation import GenerationMeasure
@@ -57,7 +59,9 @@ class DrillSession:
         self.counts = Counts(expectations, self.stages, self.backup, self.engines)
         self.generation = GenerationMeasure(expectations, self.stages, self.backup, self.engines, self.counts)
         self.previous = PreviousFinder(config, expectations, run_id, self.stages, self.backup)
+        self.content = Content(expectations, self.stages, self.backup, self.engines, self.counts)
         self._deadline: RunDeadline | None = None
+        self.migrated = False  # True once a --then command has run on the restored copies (new_round)
 
     # -- plumbing --------------------------------------------------------------------------
     def say(self, line: str, transient: bool = False) -> None:
@@ -201,8 +205,10 @@ class DrillSession:
         return self.counts.restored_counts()
 
     def new_round(self) -> None:
-        """Forget what a check round measured (counts), keep the restore: for re-checking after --then."""
+        """Forget what a check round measured (counts, restored content), keep the restore: for re-checking after --then."""
+        self.migrated = True
         self.counts.new_round()
+        self.content.new_round()
 
     def settle_counts(self) -> None:
         """Count while the engines still run, for the summary, even if no check asked for counts;
@@ -227,6 +233,16 @@ class DrillSession:
 
     def newest_values(self) -> dict[str, Newest]:
         return self.generation.newest_values()
+
+    # -- content equality ----------------------------------------------------------------------
+    def mongo_content(self, namespace: str) -> ContentComparison:
+        return self.content.mongo(namespace)
+
+    def postgres_content(self, table: str) -> ContentComparison | None:
+        return self.content.postgres(table)
+
+    def export_content(self, file: str, collection: str) -> ExportComparison | None:
+        return self.content.export(file, collection)
 
     # -- what the report gets ------------------------------------------------------------------
     def facts(self, checked_at: datetime) -> RunFacts:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 
 from bson.raw_bson import RawBSONDocument
 
+from ..content_digest import Digest, DocumentDigester, Sampler
 from ..dump import CollectionDump, IndexSpec, iter_bson_batches
 from ..engines.contract import MongoEngine
 from ..errors import DrillFailure, HarnessError
@@ -46,6 +47,8 @@ class CollectionRestore:
     # source count without decoding the dump a second time. None: not known (mongorestore, or
     # the load stopped early).
     source_documents: int | None = None
+    # The dump file's content digest, taken in the same read (content_digest): None when not known.
+    source_digest: Digest | None = None
 
 
 @dataclass(frozen=True)
@@ -86,14 +89,15 @@ def _why(exc: BaseException, limits: Limits) -> str:
 
 def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable: bool,
                     should_stop: Callable[[], bool] = lambda: False,
-                    limits: Limits | None = None) -> CollectionRestore:
+                    limits: Limits | None = None, content_sample: float = 1.0) -> CollectionRestore:
     """Stream one collection's documents, then build its indexes (as mongorestore does).
 
     A real server takes each document's raw bytes (no re-encoding); the in-process store takes
     the documents the validating read already decoded (dates outside Python's range stay BSON
     dates), so each document is decoded once. Whatever the store raises on this collection's
     content is recorded as its error (see the module docstring); only our own HarnessError and
-    interrupts go up.
+    interrupts go up. The same read digests the dump's documents (``source_digest``, a fraction
+    ``content_sample`` of them), so the content check never reads the dump again.
     """
     limits = Limits() if limits is None else limits
     started = time.perf_counter()
@@ -103,6 +107,8 @@ def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable
     errors: list[str] = []
     inserted = 0
     source_documents: int | None = None
+    source_digest: Digest | None = None
+    digester = DocumentDigester(Sampler(content_sample), reencode=not raw_capable)
     built: list[str] = []
     try:
         collection = client[target_db][dump.name]
@@ -118,11 +124,13 @@ def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable
                         return CollectionRestore(namespace, target, inserted, (), tuple(errors),
                                                  time.perf_counter() - started)
                     batch_start = batch.start
+                    digester.add_batch(batch.block, batch.spans, batch.documents)
                     documents = ([RawBSONDocument(raw) for raw in batch.raw] if batch.raw is not None
                                  else batch.documents)
                     collection.insert_many(documents, ordered=False)
                     inserted += len(documents)
                 source_documents = inserted  # every document was read whole and inserted: the dump's own count
+                source_digest = digester.result()
             except (DrillFailure, HarnessError):
                 raise
             except Exception as exc:  # noqa: BLE001 — the store refused our content (see the module docstring)
@@ -149,7 +157,7 @@ def load_collection(client, dump: CollectionDump, target_db: str, *, raw_capable
     except Exception as exc:  # noqa: BLE001 — e.g. a collection name the server refuses
         errors.append(f"{shown}: not restored: {_why(exc, limits)}")
     return CollectionRestore(namespace, target, inserted, tuple(built), tuple(errors),
-                             time.perf_counter() - started, source_documents)
+                             time.perf_counter() - started, source_documents, source_digest)
 
 
 def _loadable(layout: dict[str, dict[str, CollectionDump]], skipped: tuple[str, ...],
@@ -179,7 +187,7 @@ def _dump_bytes(dump: CollectionDump) -> int:
 
 
 def restore_native(server: MongoEngine, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str], jobs: int,
-                   raw_capable: bool, limits: Limits | None = None) -> MongoRestore:
+                   raw_capable: bool, limits: Limits | None = None, content_sample: float = 1.0) -> MongoRestore:
     """Load every collection of every database not in ``skip``, ``jobs`` collections at a time.
 
     A server loads collections in parallel (it has cores of its own). The in-process store is
@@ -195,7 +203,8 @@ def restore_native(server: MongoEngine, layout: dict[str, dict[str, CollectionDu
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="mongo-load") as pool:
         should_stop = lambda: getattr(server, "cancelled", False)  # noqa: E731
         results = list(pool.map(lambda item: load_collection(server.client(), item[0], item[1], raw_capable=raw_capable,
-                                                             should_stop=should_stop, limits=limits), work))
+                                                             should_stop=should_stop, limits=limits,
+                                                             content_sample=content_sample), work))
     results.sort(key=lambda r: r.namespace)
     return MongoRestore("native", tuple(results), skipped, errors, time.perf_counter() - started,
                         detail={"documents": sum(r.documents for r in results), "parallel_collections": max(1, jobs)})
@@ -259,8 +268,8 @@ def _mongorestore_one(server: MongoEngine, client, dump_root: Path, db: str, dum
 
 
 def restore_mongo(server: MongoEngine, dump_root: Path, layout: dict[str, dict[str, CollectionDump]], *, skip: Iterable[str],
-                  jobs: int, limits: Limits | None = None) -> MongoRestore:
-    """mongorestore inside/with the engine when it has one, else the native loader."""
+                  jobs: int, limits: Limits | None = None, content_sample: float = 1.0) -> MongoRestore:
+    """mongorestore inside/with the engine when it has one, else the native loader (which digests as it reads)."""
     if not layout:
         raise DrillFailure("mongodb/ is empty: MongoDB was down at backup time (mongodump wrote no database, "
                            "so nothing can be restored)", where=str(dump_root),
@@ -272,4 +281,4 @@ def restore_mongo(server: MongoEngine, dump_root: Path, layout: dict[str, dict[s
                                          limits=limits)
     simulated = server.info.simulated
     return restore_native(server, layout, skip=skip, jobs=1 if simulated else jobs, raw_capable=not simulated,
-                          limits=limits)
+                          limits=limits, content_sample=content_sample)

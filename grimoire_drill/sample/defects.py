@@ -79,6 +79,17 @@ def _drop_last_export_element(root: Path) -> None:
     drop_last_json_array_element(root / "ingredients_export.json")
 
 
+CHANGED_RECIPE = 1   # the export object (and recipes.bson document) content-change alters: the second
+
+
+def _change_exported_title(root: Path) -> None:
+    """One recipe's title differs between recipes_export.json and recipes.bson; counts stay equal."""
+    path = root / "recipes_export.json"
+    recipes = json.loads(path.read_text(encoding="utf-8"))
+    recipes[CHANGED_RECIPE]["title"] += " (modifiée)"
+    path.write_text(json.dumps(recipes, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
 def _truncate_recipes_bson(root: Path) -> None:
     path = _dump_file(root, MONGO_DB, "recipes.bson")
     size = path.stat().st_size
@@ -173,6 +184,8 @@ CATALOGUE: dict[str, Defect] = {
     "missing-collection": Defect("legrimoire/categories.bson and its metadata are absent", tree=_remove_categories),
     "export-count-mismatch": Defect("ingredients_export.json has one element fewer than ingredients.bson",
                                      tree=_drop_last_export_element),
+    "content-change": Defect("one recipe's title in recipes_export.json differs from recipes.bson (counts equal)",
+                              tree=_change_exported_title),
     "truncated-bson": Defect("recipes.bson is cut off in the middle of a document", tree=_truncate_recipes_bson),
     "malformed-metadata": Defect("ingredients.metadata.json is not valid JSON (cut in half)",
                                   tree=_break_ingredients_metadata),
