@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pytest
 
 from . import archive
+from .after_run import publish_run, send_notifications, write_step_summary
 from .attribution import collect as collect_attribution
 from .attribution import with_servers
 from .check_outcome import attach_html, failure_message, shown_message, skip_status
@@ -30,6 +31,7 @@ from .errors import GrimoireDrillError, HarnessError
 from .evidence import plain_mapping
 from .exit_codes import EXIT_HARNESS, EXIT_INTERRUPTED, exit_code
 from .expectations import Expectations, load_expectations
+from .html_hooks import PYTEST_ENVIRONMENT, HtmlReportHooks, label_junit
 from .pipeline.check_view import CheckView
 from .pipeline.session import DrillSession
 from .report.run_dirs import RunFolder, claim_explicit_folder, claim_run_folder, discard_unused
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
     from .preflight import Preflight
 
 PLUGIN_NAME = "grimoire_drill_run"
-PYTEST_ENVIRONMENT = pytest.StashKey[dict]()  # pytest-metadata's environment, shown folded in the technical details
 DEFAULT_REPORTS = Path("reports")
 
 
@@ -97,7 +98,7 @@ def check_id(item: pytest.Item) -> str:
     return f"{base}.{callspec.id}" if callspec else base
 
 
-class DrillRun:
+class DrillRun(HtmlReportHooks):
     """One drill inside one pytest session: owns the pipeline, gathers results, writes outputs."""
 
     collect_only = False  # a SelectionProbe (selection_probe.py) only collects: no report folder, no outputs
@@ -355,7 +356,7 @@ class DrillRun:
             self.summary["round"] = self.round_label
         if self.finish_summary is not None:
             self.finish_summary(self.summary)
-        _label_junit(session.config, self.summary)
+        label_junit(session.config, self.summary)
         write_run_outputs(self.summary, self.report_dir,
                                          self.history_path if self.record_history else None,
                                          report_seconds_from=started, clock_start=self.session.clock_start,
@@ -375,57 +376,13 @@ class DrillRun:
                 if config.pluginmanager.get_plugin(PLUGIN_NAME) is self:  # plain pytest: no CLI to say it
                     print(f"grimoire-drill: {error.line()}", file=sys.stderr)
             if self.record_history:
-                self._publish()
+                publish_run(self.folder, self.summary, interrupted=self.interrupted, keep_runs=self.config.keep_runs,
+                            say=self.session.say)
         if self.summary is not None and self.record_history:
-            self._write_step_summary()
-            self._notify()
+            write_step_summary(self.summary, self.report_dir)
+            send_notifications(self.config, self.summary, self.report_dir, self.history_path)
         if self.folder is not None:
             self.folder.release()
-
-    def _write_step_summary(self) -> None:
-        """On GitHub Actions ($GITHUB_STEP_SUMMARY): the verdict, failed checks and RTO on the job's page."""
-        target = os.environ.get("GITHUB_STEP_SUMMARY")
-        if not target:
-            return
-        from .report.ci_summary import step_summary
-
-        try:
-            with open(target, "a", encoding="utf-8") as handle:
-                handle.write(step_summary(self.summary, self.report_dir))
-        except OSError as error:  # a CI page is a courtesy: the verdict and its files stand
-            print(f"grimoire-drill: WARNING: could not append to $GITHUB_STEP_SUMMARY: {error.strerror or error}",
-                  file=sys.stderr)
-
-    def _notify(self) -> None:
-        """--notify: the verdict to each URL once the outputs are sealed; a failed send is only a warning."""
-        if not self.config.notify:
-            return
-        from .notify import notify_run
-        from .report.history import read_history
-
-        try:
-            history = read_history(self.history_path, limit=2)
-        except GrimoireDrillError:
-            history = []  # an unreadable history: no previous verdict, so "change" notifies
-        notify_run(self.config.notify, self.config.notify_on, self.summary, self.report_dir, history,
-                   warn=lambda line: print(f"grimoire-drill: WARNING: {line}", file=sys.stderr))
-
-    def _publish(self) -> None:
-        """A sealed full run becomes ``latest``; older run folders beyond --keep-runs go."""
-        from .report.run_dirs import prune_runs, publish_latest
-        from .report.scope import is_whole_drill_verdict
-
-        folder = self.folder
-        if folder is None or folder.backup_dir is None or self.summary is None:
-            return
-        try:
-            if not self.interrupted and is_whole_drill_verdict(self.summary):
-                publish_latest(folder.backup_dir, folder.path.name)
-            for removed in prune_runs(folder.backup_dir, self.config.keep_runs, protect={folder.path.name}):
-                self.session.say(f"removed an old run folder (--keep-runs {self.config.keep_runs}): {removed}")
-        except (OSError, GrimoireDrillError) as error:  # the run's own outputs are sealed: say it, do not fail it
-            line = error.line() if isinstance(error, GrimoireDrillError) else str(error)
-            print(f"grimoire-drill: could not update {folder.backup_dir}/latest: {line}", file=sys.stderr)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         """``pytest drills/ --drill-backups X`` ends with the verdict, its scope and SIMULATED, like the CLI."""
@@ -436,59 +393,6 @@ class DrillRun:
         terminalreporter.write_sep("=", "grimoire-drill verdict")
         for line in verdict_lines(self.summary, self.report_dir):
             terminalreporter.write_line(line)
-
-    # -- report.html through pytest-html's hooks: the answer first, pytest's own parts last ----
-    def pytest_html_report_title(self, report) -> None:
-        """A title until the verdict is known; kept so the summary hook can make it the verdict."""
-        self._html_report = report
-        report.title = "grimoire-drill — running"
-
-    def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list, session) -> None:
-        from .report.html.technical import PYTEST_HTML_CSS, page_title, technical_details
-        from .report.outputs import html_sections
-
-        if self.summary is None:
-            return
-        if self._html_report is not None:
-            self._html_report.title = page_title(self.summary)  # the tab and the heading carry the verdict and the backup
-        prefix.extend(html_sections(self.summary, self.history_path))
-        prefix.append(technical_details(session.config.stash.get(PYTEST_ENVIRONMENT, {})))
-        prefix.append(PYTEST_HTML_CSS)
-
-    def pytest_html_results_table_header(self, cells: list) -> None:
-        from .report.html.technical import results_header
-
-        results_header(cells)
-
-    def pytest_html_results_table_row(self, report, cells: list) -> None:
-        from .report.html.technical import results_row
-
-        results_row(cells, dict(report.user_properties).get("check_id"), report.nodeid)
-
-    def pytest_html_duration_format(self, duration: float) -> str:
-        from .report.html.technical import duration_text
-
-        return duration_text(duration)
-
-
-def _label_junit(config: pytest.Config, summary: dict[str, Any]) -> None:
-    """junit.xml's suite says the verdict's scope and SIMULATED, for CI dashboards that show only the suite."""
-    from _pytest.junitxml import xml_key
-
-    from .report.facts import is_simulated
-    from .report.scope import scope_of, verdict_label
-
-    xml = config.stash.get(xml_key, None)
-    if xml is None:
-        return
-    scope = scope_of(summary)
-    words = [verdict_label(summary)] + (["SIMULATED"] if is_simulated(summary) else [])
-    xml.suite_name = f"grimoire-drill {' '.join(words)}"
-    xml.add_global_property("run_id", summary.get("run_id", ""))
-    xml.add_global_property("verdict", verdict_label(summary))
-    xml.add_global_property("scope", f"{scope['kind']} ({scope['ran']} of {scope['of']} checks)"
-                            + (f"; selection: {scope['selection']}" if scope.get("selection") else ""))
-    xml.add_global_property("simulated", "true" if is_simulated(summary) else "false")
 
 
 def _skip_reason(report) -> str:
