@@ -603,11 +603,13 @@ def test_wrong_passphrase_is_a_clear_failure_that_never_shows_the_passphrase(dri
 
 @uses("encrypted:none")
 def test_missing_passphrase_is_a_harness_error_with_the_fix(drills):
+    """Known before any engine starts (the preflight): one line with the fix, nothing started or written."""
     result = drills("encrypted:none")
     assert result.returncode == 2, result.output
-    assert "encrypted and no passphrase was given" in result.stdout
-    assert "--passphrase-file" in result.stdout and "GRIMOIRE_DRILL_PASSPHRASE" in result.stdout
-    assert result.summary()["outcome"] == "error"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "encrypted and no passphrase is set" in lines[0], result.stderr
+    assert "--passphrase-file" in lines[0] and "GRIMOIRE_DRILL_PASSPHRASE" in lines[0]
+    assert "engine" not in result.output and not (result.report / "summary.json").exists()
 
 
 @uses("gzip")
