@@ -37,7 +37,7 @@ class GpgDecryption:
     gpg runs with a throwaway home and ``--no-autostart`` so no agent is left behind.
     """
 
-    def __init__(self, source: HashingReader, passphrase: str, archive: Path, scratch: Path,
+    def __init__(self, source: HashingReader, passphrase: str, archive: Path | str, scratch: Path,
                  run_tags: dict[str, str]):
         gpg = shutil.which("gpg")
         if gpg is None:
