@@ -117,22 +117,36 @@ def _close(sock: socket.socket) -> None:
 
 @dataclass
 class Sshd:
-    """A throwaway OpenSSH server on a loopback port and a HOME whose ~/.ssh lets the drill in."""
+    """A throwaway OpenSSH server on a loopback port, and HOMEs whose ~/.ssh let the drill in (or not)."""
 
     port: int
-    home: Path           # HOME for the drill: .ssh/config (IdentityFile) and .ssh/known_hosts
+    folder: Path
     user: str
     process: subprocess.Popen
+    host_key: str        # "ssh-ed25519 AAAA…" of the server
+    user_key: Path       # the key authorized_keys accepts
     other_key: Path      # a key the server does not accept
 
-    def env(self, home: Path | None = None) -> dict[str, str]:
-        """The drill's environment: this HOME, no agent of ours."""
-        return {"HOME": str(home or self.home), "SSH_AUTH_SOCK": ""}
+    def home(self, name: str, *, port: int | None = None, key: Path | None = None, known: bool = True) -> Path:
+        """A HOME with ~/.ssh/config naming ``key`` (IdentityFile) and known_hosts holding the host key."""
+        home = self.folder / name
+        ssh_dir = home / ".ssh"
+        ssh_dir.mkdir(parents=True)
+        if known:
+            (ssh_dir / "known_hosts").write_text(f"[127.0.0.1]:{port or self.port} {self.host_key}\n")
+        (ssh_dir / "config").write_text(f"Host 127.0.0.1\n  IdentityFile {key or self.user_key}\n"
+                                        "  IdentitiesOnly yes\n")
+        return home
 
-    def url(self, path: str) -> str:
-        return f"sftp://{self.user}@127.0.0.1:{self.port}{path}"
+    def env(self, home: Path) -> dict[str, str]:
+        """The drill's environment: that HOME, and no agent of ours."""
+        return {"HOME": str(home), "SSH_AUTH_SOCK": ""}
+
+    def url(self, path: str, port: int | None = None) -> str:
+        return f"sftp://{self.user}@127.0.0.1:{port or self.port}{path}"
 
     def stop(self) -> None:
+        """End the sshd this test started, and its per-connection children (its own process group)."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -174,13 +188,9 @@ def start_sshd(folder: Path) -> Sshd:
                 process.kill()
                 pytest.fail(f"sshd did not start: {(folder / 'sshd.log').read_text()[-2000:]}")
             time.sleep(0.05)
-    home = folder / "home"
-    ssh_dir = home / ".ssh"
-    ssh_dir.mkdir(parents=True)
-    host_key = (folder / "host_key.pub").read_text().split()
-    (ssh_dir / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
-    (ssh_dir / "config").write_text(f"Host 127.0.0.1\n  IdentityFile {folder / 'user_key'}\n  IdentitiesOnly yes\n")
-    return Sshd(port=port, home=home, user=getpass.getuser(), process=process, other_key=folder / "other_key")
+    host_key = " ".join((folder / "host_key.pub").read_text().split()[:2])
+    return Sshd(port=port, folder=folder, user=getpass.getuser(), process=process, host_key=host_key,
+                user_key=folder / "user_key", other_key=folder / "other_key")
 
 
 def _free_port() -> int:

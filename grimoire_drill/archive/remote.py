@@ -180,14 +180,14 @@ def connect(url: RemoteURL, limits: Limits):
 
 def _connect_failure(url: RemoteURL, exc: BaseException) -> HarnessError:
     """Why an SFTP connection failed, as one line saying what to do."""
-    kind = type(exc).__name__
-    text = quote(str(exc) or kind, 200)
+    kinds = _chain_names(exc)  # sshfs re-raises asyncssh's errors as OSError subclasses
+    text = quote(str(exc) or type(exc).__name__, 200)
     where = url.shown
-    if kind == "HostKeyNotVerifiable":
+    if "HostKeyNotVerifiable" in kinds:
         port = f" -p {url.port}" if url.port is not None else ""
         return HarnessError(f"the server's host key is not in known_hosts ({text})", where=where,
                             fix=f"check its fingerprint, then add it: ssh-keyscan{port} {url.host} >> ~/.ssh/known_hosts")
-    if kind == "PermissionDenied":
+    if "PermissionDenied" in kinds or isinstance(exc, PermissionError):
         return HarnessError(f"the server refused our credentials ({text})", where=where,
                             fix="load the key into ssh-agent, or name it (IdentityFile) in ~/.ssh/config")
     return HarnessError(f"cannot connect: {text}", where=where,
@@ -478,11 +478,17 @@ class RemoteReader:
                 pass
 
 
-def _checksum_error(exc: BaseException | None) -> bool:
+def _chain_names(exc: BaseException | None) -> set[str]:
+    """The class names of an exception and of its causes (a few deep): libraries wrap each other's errors."""
+    names: set[str] = set()
+    for _depth in range(10):
+        if exc is None:
+            break
+        names.add(type(exc).__name__)
+        exc = exc.__cause__ or exc.__context__
+    return names
+
+
+def _checksum_error(exc: BaseException) -> bool:
     """botocore's check of a response's checksum (CRC32, SHA256...) failed, here or down the exception's causes."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if type(exc).__name__ == "FlexibleChecksumError":
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    return "FlexibleChecksumError" in _chain_names(exc)
