@@ -216,7 +216,7 @@ def test_a_transfer_cut_for_good_is_a_harness_error_naming_the_object(client, ge
     assert proxy.cuts >= 1
     assert result.returncode == 2, result.output
     assert f"s3://{BUCKET}/cut/{generations[0].name}" in result.output
-    assert "could not read the stored object" in result.output
+    assert "could not read the stored object" in result.output and "limits.remote_retries (2)" in result.output
     assert list(temp.iterdir()) == []
 
 
@@ -280,3 +280,45 @@ def test_a_password_in_the_url_is_refused_and_never_shown():
         archive.locate("sftp://me:hunter2@host/backups/")
     assert "hunter2" not in caught.value.line() and "password" in caught.value.line()
     assert archive.shown_source("sftp://me@host:2222/b/?token=abc") == "sftp://host:2222/b/"
+
+
+# --------------------------------------------------------------------------- encrypted, through gpg
+
+
+@pytest.fixture(scope="module")
+def encrypted(tmp_path_factory) -> Path:
+    from grimoire_drill.sample import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("encrypted"), when=datetime.now(timezone.utc) - timedelta(hours=1),
+                        passphrase=PASSPHRASE)
+
+
+PASSPHRASE = "offsite drill passphrase"
+
+
+def test_an_encrypted_object_is_decrypted_from_the_stream(client, encrypted, in_process_aws, tmp_path):
+    upload(client, "gpg/", [encrypted])
+    ref = archive.locate(f"s3://{BUCKET}/gpg/")
+    assert ref.kind == "tar.gz.gpg"
+    extracted = archive.extract(ref, tmp_path / "x", passphrase=PASSPHRASE)
+    assert extracted.sha256 == sha256(encrypted) and (extracted.root / "backup_info.txt").is_file()
+
+
+def test_a_cut_through_gpg_is_still_a_harness_error_not_a_bad_backup(client, encrypted, aws_env, monkeypatch,
+                                                                     tmp_path):
+    """gpg sees a truncated input and fails: that is the network's doing, and the verdict says so."""
+    upload(client, "gpg-cut/", [encrypted])
+    host, port = aws_env["AWS_ENDPOINT_URL"].removeprefix("http://").split(":")
+    proxy = CutProxy((host, int(port)), cut_after=120_000, then="down")
+    for name, value in {**aws_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", "AWS_MAX_ATTEMPTS": "2"}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        ref = archive.locate(f"s3://{BUCKET}/gpg-cut/")
+        with pytest.raises(HarnessError) as caught:
+            archive.extract(ref, tmp_path / "x", passphrase=PASSPHRASE,
+                            limits=Limits(remote_retry_wait_s=0.01, remote_retries=2))
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    assert caught.value.where == f"s3://{BUCKET}/gpg-cut/{encrypted.name}"
+    assert "limits.remote_retries (2)" in caught.value.what

@@ -276,7 +276,8 @@ def locate_remote(text: str, tz: tzinfo = UTC, limits: Limits = Limits()) -> Bac
         raise _refuse(object_url, "a folder on the store: only archives are streamed", True)
     info = _info(fs, object_url)
     if info is None:
-        raise _refuse(object_url, "it vanished while the folder was listed", True)
+        raise _refuse(object_url, "it cannot be found any more (a dangling link, or it vanished while the "
+                                  "folder was listed)", True)
     return _checked(fs, object_url, newest, info, newest=True)
 
 
@@ -365,6 +366,8 @@ def _checked(fs, url: RemoteURL, candidate: BackupName, info: dict[str, Any], ne
     """The object as a BackupRef (its store checksums kept), or a DrillFailure naming it."""
     if info.get("type") == "directory":
         raise _refuse(url, "a folder named like an archive, not an archive file", newest)
+    if info.get("type") != "file":  # a fifo or device on an SFTP server would make the read hang or never end
+        raise _refuse(url, "not a regular file (a fifo, socket or device)", newest)
     size = int(info.get("size") or 0)
     if size <= 0:
         raise _refuse(url, "zero bytes: the backup job wrote nothing", newest)
@@ -435,6 +438,9 @@ class RemoteReader:
                 break
             except Exception as exc:  # noqa: BLE001 - any failure of the transfer: retried, then TransferError
                 self._drop_handle()
+                if self._offset == 0 and isinstance(exc, PermissionError):  # as for a local file: unreadable
+                    raise DrillFailure(f"cannot open the archive: the store refuses to read it "
+                                       f"({quote(str(exc), 200)})", where=self.where, fix=FIX_PERMISSION) from exc
                 if _checksum_error(exc):
                     self._checksum_failures += 1
                     if self._checksum_failures > CHECKSUM_RETRIES:
