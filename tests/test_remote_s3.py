@@ -322,3 +322,37 @@ def test_a_cut_through_gpg_is_still_a_harness_error_not_a_bad_backup(client, enc
     assert proxy.cuts == 1
     assert caught.value.where == f"s3://{BUCKET}/gpg-cut/{encrypted.name}"
     assert "limits.remote_retries (2)" in caught.value.what
+
+
+# --------------------------------------------------------------------------- an object we may not read
+
+
+def test_a_newest_object_we_may_not_read_fails_naming_it(client, generations, aws_env, monkeypatch):
+    """IAM on moto's server: listing allowed, reading the newest denied -> exit 1 naming it, as a local 0600 file."""
+    import requests
+
+    upload(client, "perm/", generations)
+    iam = boto3.client("iam", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="x", aws_secret_access_key="x")
+    iam.create_user(UserName="drill")
+    newest = f"arn:aws:s3:::{BUCKET}/perm/{generations[0].name}"
+    iam.put_user_policy(UserName="drill", PolicyName="offsite", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "s3:GetObject", "Resource": newest}]}))
+    key = iam.create_access_key(UserName="drill")["AccessKey"]
+    for name, value in aws_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    endpoint = aws_env["AWS_ENDPOINT_URL"]
+    requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10)
+    try:
+        with pytest.raises(DrillFailure) as caught:
+            archive.locate(f"s3://{BUCKET}/perm/")
+        older = archive.locate(f"s3://{BUCKET}/perm/{generations[1].name}")  # the same user reads the older one
+    finally:
+        requests.post(f"{endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
+    assert caught.value.where == f"s3://{BUCKET}/perm/{generations[0].name}"
+    assert "refuses to read it" in caught.value.what and "let the drill's user read" in caught.value.fix
+    assert older.backup_id != archive.parse_backup_name(generations[0].name)[0]
