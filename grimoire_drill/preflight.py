@@ -82,7 +82,7 @@ def preflight(config: DrillConfig, pytest_argv: Sequence[str], *, keyword: str |
     except DrillFailure as bad:
         return Preflight(expectations, None, bad, selected, of, None)
     if backup.kind == "tar.gz.gpg" and config.read_passphrase() is None:
-        raise HarnessError("the archive is encrypted and no passphrase is set", where=str(backup.path),
+        raise HarnessError("the archive is encrypted and no passphrase is set", where=backup.where,
                            fix="set GRIMOIRE_DRILL_PASSPHRASE or pass --passphrase-file FILE")
     engines = ((choose_mongo(config), choose_postgres(config))
                if selected is None or needs_engines(selected) else None)

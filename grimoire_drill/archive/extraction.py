@@ -21,7 +21,7 @@ from grimoire_drill.archive.folder import Extracted, verify_folder
 from grimoire_drill.archive.gpg import GpgDecryption
 from grimoire_drill.archive.guard import HeaderBounds, InflateBudget, MemberGuard, Unpacker
 from grimoire_drill.archive.locate import FIX_PERMISSION, FIX_RECOPY, BackupRef
-from grimoire_drill.archive.remote import FIX_TRANSFER
+from grimoire_drill.archive.remote import FIX_TRANSFER, RemoteReader
 from grimoire_drill.archive.stream import (
     Corrupt,
     HashingReader,
@@ -120,6 +120,25 @@ def extract(
 # --------------------------------------------------------------------------- the pass
 
 
+def open_source(ref: BackupRef, limits: Limits) -> tuple[HashingReader, RemoteReader | None]:
+    """The one reader of the archive's bytes: a local file, or the stored object streamed (``archive.remote``).
+
+    The seam where an archive is opened: everything after it reads a stream, so an off-site object
+    goes through the same pass as a file. The remote reader is returned too, to compare the
+    store's checksum once the stream is read to its end. Closed by ``HashingReader.close``.
+    """
+    if ref.remote is not None:
+        remote = ref.remote.open_reader(limits)  # opens lazily: a failure to connect is a transfer error
+        return HashingReader(remote), remote
+    try:
+        return HashingReader(open(ref.path, "rb")), None
+    except OSError as exc:
+        denied = exc.errno in (errno.EACCES, errno.EPERM)
+        raise DrillFailure(f"cannot open the archive: {exc.strerror}", where=ref.where,
+                           fix=FIX_PERMISSION if denied else FIX_RECOPY) from exc
+
+
+
 DATA_ERRORS = (tarfile.TarError, EOFError, zlib_ng.error, Corrupt)
 
 
@@ -136,17 +155,7 @@ def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits:
         raise HarnessError(f"the extraction folder already holds {ref.name}", where=str(dest),
                            fix="extract into an empty folder")
     where = ref.where
-    if ref.remote is not None:
-        remote = ref.remote.open_reader(limits)  # opens lazily: a failure to connect is a transfer error
-        source = HashingReader(remote)
-    else:
-        remote = None
-        try:
-            source = HashingReader(open(ref.path, "rb"))  # closed by source.close(), once the pass is over
-        except OSError as exc:
-            denied = exc.errno in (errno.EACCES, errno.EPERM)
-            raise DrillFailure(f"cannot open the archive: {exc.strerror}", where=where,
-                               fix=FIX_PERMISSION if denied else FIX_RECOPY) from exc
+    source, remote = open_source(ref, limits)
     ticker = Ticker(progress, ref.size_bytes)
     gpg: GpgDecryption | None = None
     inflater: Inflater | None = None
