@@ -118,6 +118,9 @@ def test_the_newest_of_the_bucket_is_drilled_in_full_from_the_stream(client, gen
     listed = run_cli("list", f"s3://{BUCKET}/nightly/", env=aws_env)
     assert listed.returncode == 0, listed.output
     assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == [p.name for p in generations]
+    listed_json = json.loads(run_cli("list", f"s3://{BUCKET}/nightly/", "--json", env=aws_env).stdout)
+    assert listed_json["folder"] == f"s3://{BUCKET}/nightly/"
+    assert [b["path"] for b in listed_json["backups"]] == [f"s3://{BUCKET}/nightly/{p.name}" for p in generations]
     inspected = run_cli("inspect", f"s3://{BUCKET}/nightly/{generations[1].name}", env=aws_env)
     assert inspected.returncode == 0, inspected.output
     assert f"sha256 {sha256(generations[1])}" in inspected.stdout
@@ -356,3 +359,12 @@ def test_a_newest_object_we_may_not_read_fails_naming_it(client, generations, aw
     assert caught.value.where == f"s3://{BUCKET}/perm/{generations[0].name}"
     assert "refuses to read it" in caught.value.what and "let the drill's user read" in caught.value.fix
     assert older.backup_id != archive.parse_backup_name(generations[0].name)[0]
+
+
+def test_a_url_stays_a_url_in_the_config_and_generations_refuse_it_in_one_line():
+    from grimoire_drill.config import parse_backups
+
+    assert parse_backups("s3://bucket/prefix/") == "s3://bucket/prefix/"   # Path() would make it s3:/bucket/prefix
+    assert parse_backups("SFTP://h/p") == "SFTP://h/p" and parse_backups("backups") == Path("backups")
+    with pytest.raises(HarnessError, match="--generations drills a local folder"):
+        archive.named_backups("s3://bucket/prefix/", 10, "limits.max_series_backups (10)")
