@@ -64,7 +64,9 @@ def test_the_newest_of_the_folder_is_drilled_in_full_over_sftp(sshd: Sshd, gener
     shown = f"sftp://127.0.0.1:{sshd.port}{generations[0]}"  # no userinfo in what the report shows
     assert facts["archive"]["path"] == shown and facts["archive"]["sha256"] == sha256(generations[0])
     assert facts["totals"]["failed"] == 0 and facts["totals"]["error"] == 0
-    assert f"{sshd.user}@" not in (report / "summary.json").read_text()
+    for output in ("summary.json", "report.html", "junit.xml", "drill.prom"):
+        assert f"{sshd.user}@127.0.0.1" not in (report / output).read_text(), output
+    assert f"{sshd.user}@127.0.0.1" not in result.output
     listed = run_cli("list", url, env=sshd.env(home))
     assert listed.returncode == 0, listed.output
     assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == [p.name for p in generations]
