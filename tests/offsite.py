@@ -47,6 +47,7 @@ class CutProxy:
         self.cut_after = cut_after
         self.then = then
         self.cuts = 0
+        self.bytes_down = 0   # bytes passed on to the client, all connections together
         self._lock = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
@@ -91,9 +92,13 @@ class CutProxy:
                         self.cuts += 1
                     if first or self.then == "down":
                         client.sendall(data[: max(0, self.cut_after - sent)])
+                        with self._lock:
+                            self.bytes_down += max(0, self.cut_after - sent)
                         break
                 client.sendall(data)
                 sent += len(data)
+                with self._lock:
+                    self.bytes_down += len(data)
         except OSError:
             pass
         finally:

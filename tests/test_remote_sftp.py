@@ -120,6 +120,33 @@ def test_a_key_the_server_refuses_gives_one_clear_line(sshd: Sshd, generations, 
     assert f"sftp://127.0.0.1:{sshd.port}" in line and "ssh-agent" in line
 
 
+@pytest.fixture(scope="module")
+def bigger(tmp_path_factory) -> Path:
+    """A backup of 1.5 MB: more than one of the pass's 1 MiB reads, so a cut can fall after the first."""
+    from grimoire_drill.sample import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("bigger"), when=datetime.now(timezone.utc) - timedelta(hours=1),
+                        scale=6)
+
+
+@pytest.mark.slow
+def test_a_cut_after_the_first_read_resumes_at_that_offset_not_from_the_start(sshd: Sshd, bigger, run_cli, tmp_path):
+    size = bigger.stat().st_size
+    assert size > 1024**2 + 300_000
+    proxy = CutProxy(("127.0.0.1", sshd.port), cut_after=1024**2 + 200_000, then="resume")
+    report = tmp_path / "r"
+    try:
+        result = run_cli(*RUN, sshd.url(str(bigger), port=proxy.port), "--report-dir", report, "-k", "archive",
+                         "--expectations", quick_retry_expectations(tmp_path),
+                         env=sshd.env(sshd.home("home-offset", port=proxy.port)))
+    finally:
+        proxy.close()
+    assert result.returncode == 0, result.output
+    assert proxy.cuts == 1 and summary(report)["archive"]["sha256"] == sha256(bigger)
+    # Resumed at the first MiB: what crossed the wire is the cut connection plus the rest, not the whole again.
+    assert proxy.bytes_down < proxy.cut_after + (size - 1024**2) + 200_000
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("then", ["down", "resume"])
 def test_a_transfer_cut_mid_stream(sshd: Sshd, generations, run_cli, tmp_path, then):

@@ -33,7 +33,7 @@ from urllib.parse import unquote, urlsplit
 from grimoire_drill.archive.locate import (FIX_NEWEST, FIX_PERMISSION, FIX_RECOPY, BackupName, BackupRef,
                                            candidate_from_name)
 from grimoire_drill.archive.stream import TransferError
-from grimoire_drill.errors import DrillFailure, HarnessError
+from grimoire_drill.errors import DrillFailure, GrimoireDrillError, HarnessError
 from grimoire_drill.limits import Limits
 from grimoire_drill.text import quote
 
@@ -451,10 +451,10 @@ class RemoteReader:
                     self._fs = None  # s3fs opens new HTTP connections itself; one SSH connection is all sshfs has
                 self._retries += 1
                 if self._retries > self._limits.remote_retries:
+                    why = exc.what if isinstance(exc, GrimoireDrillError) else str(exc) or type(exc).__name__
                     raise TransferError(
                         f"the transfer broke at byte {self._offset:,} of {self._obj.size:,} and "
-                        f"{self._limits.name('remote_retries')} re-reads did not get past it "
-                        f"({quote(str(exc) or type(exc).__name__, 200)})") from exc
+                        f"{self._limits.name('remote_retries')} re-reads did not get past it ({quote(why, 200)})") from exc
                 self._sleep(min(MAX_RETRY_WAIT_S, self._limits.remote_retry_wait_s * 2 ** (self._retries - 1)))
         data = bytes(data)
         self._offset += len(data)
