@@ -78,7 +78,7 @@ def preflight(config: DrillConfig, pytest_argv: Sequence[str], *, keyword: str |
         chosen = f"-k {keyword!r}" if keyword else "the selection"
         raise HarnessError(f"{chosen} selects none of the drill's {of} checks", fix=FIX_KEYWORD)
     try:
-        backup, failure = archive.locate(config.backups, config.backup_timezone), None
+        backup, failure = archive.locate(config.backups, config.backup_timezone, expectations.limits), None
     except DrillFailure as bad:
         return Preflight(expectations, None, bad, selected, of, None)
     if backup.kind == "tar.gz.gpg" and config.read_passphrase() is None:
