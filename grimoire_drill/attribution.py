@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import __version__
+from .archive.remote import is_remote, shown_source
 from .child_env import child_env
 from .config import OPTIONS
 from .report.html_parts import MASK, redact
@@ -74,7 +75,7 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             out.append(f"{flag}={MASK}" if eq else flag)
             hide_next = not eq
             continue
-        out.append(redact(arg))
+        out.append(redact(shown_source(arg)) if is_remote(arg) else redact(arg))  # s3://, sftp://: no userinfo
     return out
 
 

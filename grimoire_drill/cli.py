@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import OPTIONS, OPTIONS_BY_NAME, Option, argv_secret_warnings, build_config, given_value
+from .config import OPTIONS, OPTIONS_BY_NAME, Option, argv_secret_warnings, build_config, given_value, parse_backups
 from .deadline import RunTimedOut
 from .errors import GrimoireDrillError, HarnessError
 from .exit_codes import EXIT_FAILED, EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_PASSED
@@ -88,7 +88,7 @@ class Printer:
 
 # -- run -------------------------------------------------------------------------------------
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("backups", nargs="?", type=Path, help=OPTIONS[0].help)
+    parser.add_argument("backups", nargs="?", help=OPTIONS[0].help)  # a path or an s3:// / sftp:// URL
     for option in OPTIONS[1:]:
         if option.env_only:
             continue
@@ -173,6 +173,7 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
     """
     import pytest
 
+    from .archive import shown_source
     from .engines.janitor import sweep_strays
     from .plugin import DrillRun
     from .preflight import preflight
@@ -186,7 +187,7 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
         return run_rounds(config, printer=printer, pytest_argv=pytest_argv, attribution=attribution)
     drill = DrillRun(config, progress=printer, preflight=checked,
                      extra_summary={"attribution": attribution} if attribution is not None else None)
-    printer(f"run {drill.run_id}: drilling {config.backups}")
+    printer(f"run {drill.run_id}: drilling {shown_source(config.backups)}")
     try:
         drill.decide_report_dir()  # here, so a busy --report-dir or a bad --prom-file is said before pytest starts
         for stray in sweep_strays(drill.run_id, [config.temp_dir] if config.temp_dir is not None else []):
@@ -207,6 +208,7 @@ def run_drill(config, *, printer: Printer, keyword: str | None = None, pytest_ar
 # -- list / inspect ----------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
     """The backups of a folder, newest first; exit 1 when it holds none (the backup job wrote nothing)."""
+    from .archive import shown_source
     from .listing import listing, listing_lines
 
     document = listing(args.backups, args.history, config_from_args(args).backup_timezone, datetime.now(timezone.utc))
@@ -216,7 +218,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for line in listing_lines(document) if document["backups"] else ():
             print(line)
     if not document["backups"]:
-        say_error(f"no backup_YYYYMMDD_HHMMSS archive in {args.backups} — fix: check that the backup job ran and "
+        say_error(f"no backup_YYYYMMDD_HHMMSS archive in {shown_source(args.backups)} — fix: check that the backup job ran and "
                   "wrote here (BACKUP_DIR of scripts/backup-production.sh)")
         return EXIT_FAILED
     return EXIT_PASSED
@@ -323,14 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(run)
 
     lst = sub.add_parser("list", parents=[verbose], help="backups found, newest first, with the last drill's verdict")
-    lst.add_argument("backups", type=Path, nargs="?", default=Path("backups"))
+    lst.add_argument("backups", type=parse_backups, nargs="?", default=Path("backups"))
     lst.add_argument("--history", type=Path, default=Path("reports/history.jsonl"),
                      help="history file of the drills (default reports/history.jsonl)")
     lst.add_argument("--backup-timezone", default=None, help=OPTIONS_BY_NAME["backup_timezone"].help)
     lst.add_argument("--json", action="store_true", help=f"one JSON document ({LIST_SCHEMA}) on stdout")
 
     ins = sub.add_parser("inspect", parents=[verbose], help="what is inside an archive, without restoring")
-    ins.add_argument("archive", type=Path)
+    ins.add_argument("archive", type=parse_backups)
     ins.add_argument("--passphrase-file", type=Path, default=None)
     ins.add_argument("--json", action="store_true", help=f"one JSON document ({INSPECT_SCHEMA}) on stdout")
 

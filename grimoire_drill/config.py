@@ -114,9 +114,18 @@ def _parse_run_id(text: str) -> str:
     return text
 
 
+def parse_backups(text: str) -> Path | str:
+    """A local path, or an off-site URL kept as text (``s3://b/p/`` must not become the path ``s3:/b/p``)."""
+    scheme, sep, _rest = text.partition("://")
+    return text if sep and scheme.lower() in REMOTE_SCHEMES else Path(text)
+
+
+REMOTE_SCHEMES = ("s3", "sftp")  # archive.remote reads them; the config only keeps them as text
+
 OPTIONS: tuple[Option, ...] = (
-    Option("backups", "backups folder (newest backup_* inside), one .tar.gz[.gpg], or an extracted backup_* folder",
-           Path),
+    Option("backups", "backups folder (newest backup_* inside), one .tar.gz[.gpg], an extracted backup_* folder, "
+           "or an off-site s3://bucket/prefix/ or sftp://user@host[:port]/path/ (a folder or one archive)",
+           parse_backups),
     Option("engine", "where to restore: auto picks per database (docker, else local, else simulated for MongoDB)",
            default="auto", choices=ENGINE_KINDS),
     Option("mongo_engine", "engine for MongoDB only (overrides --engine)", choices=ENGINE_KINDS),

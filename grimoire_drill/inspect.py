@@ -59,21 +59,21 @@ def pg_table_of_contents(dump: Path, work: Path, limits: Limits = Limits()) -> t
     return entries, more
 
 
-def inspect_document(target: Path, temp: Path, *, passphrase: str | None = None,
+def inspect_document(target: Path | str, temp: Path, *, passphrase: str | None = None,
                      limits: Limits = Limits()) -> dict[str, Any]:
-    """The ``inspect@1`` document of ``target``, read within ``limits``."""
-    if not target.exists() and not target.is_symlink():
+    """The ``inspect@1`` document of ``target`` (a path, or an ``s3://`` / ``sftp://`` URL), read within ``limits``."""
+    if not archive.is_remote(target) and not target.exists() and not target.is_symlink():
         raise HarnessError("no such file or folder", where=str(target),
                            fix="grimoire-drill inspect /path/to/backup_YYYYMMDD_HHMMSS.tar.gz[.gpg] (or a backup_* folder)")
-    ref = archive.locate(target)
+    ref = archive.locate(target, limits=limits)
     if ref.kind == "tar.gz.gpg" and passphrase is None:
-        raise HarnessError("the archive is encrypted and no passphrase is set", where=str(ref.path),
+        raise HarnessError("the archive is encrypted and no passphrase is set", where=ref.where,
                            fix="set GRIMOIRE_DRILL_PASSPHRASE or pass --passphrase-file FILE")
     extracted = archive.extract(ref, temp / "x", passphrase=passphrase, limits=limits)
     root = extracted.root
     return {
         "schema": INSPECT_SCHEMA,
-        "backup": {"name": ref.name, "backup_id": ref.backup_id, "path": str(ref.path.resolve()), "kind": ref.kind,
+        "backup": {"name": ref.name, "backup_id": ref.backup_id, "path": _shown_path(ref), "kind": ref.kind,
                    "size_bytes": ref.size_bytes, "sha256": extracted.sha256, "taken_at": ref.taken_at.isoformat()},
         "backup_info": dict(archive.read_backup_info(root, limits=limits)),
         "mongodb": _mongodb(root / "mongodb", limits),
@@ -82,6 +82,11 @@ def inspect_document(target: Path, temp: Path, *, passphrase: str | None = None,
         "postgresql": _postgresql(root / "postgresql", temp, limits),
         "uploads": _uploads(root / "uploads"),
     }
+
+
+def _shown_path(ref: archive.BackupRef) -> str:
+    """Where the backup is: its absolute path, or the URL of an off-site object (without userinfo)."""
+    return ref.where if ref.remote is not None else str(ref.path.resolve())
 
 
 def _mongodb(mongo_root: Path, limits: Limits) -> list[dict[str, Any]]:

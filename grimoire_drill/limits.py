@@ -70,6 +70,11 @@ class Limits:
     # content equality (dump = restored): on a mismatch only, the keyed pass that names the first
     # differing _id / primary key holds at most this many (key, digest) pairs per side in memory
     max_keyed_documents: int = 200_000
+    # off-site sources (s3://, sftp://): how much of a listing is read, how a broken transfer is retried
+    max_listing_entries: int = 1_000_000       # entries read from one remote listing, backups or not
+    remote_retries: int = 5                    # ranged re-reads of one object after transfer errors, in all
+    remote_retry_wait_s: float = 1.0           # wait before the first re-read; doubled each time, at most 30 s
+    remote_timeout_s: float = 60.0             # connect, and a read that brings nothing, before it counts as an error
     # the whole run
     run_timeout_s: float = 6 * 3600.0
     report_dir_wait_s: float = 3600.0          # a second drill on one --report-dir waits this long, then writes beside it

@@ -11,7 +11,7 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from .archive import BackupRef, find_backups
+from .archive import BackupRef, find_backups, is_remote, shown_source
 from .errors import HarnessError
 from .report.history import last_runs, last_verdicts, read_history
 from .text import quote
@@ -21,8 +21,13 @@ HISTORY_READ = 10_000  # history lines `list` reads back, newest kept
 RUN_FIELDS = ("run_id", "finished_at", "verdict", "outcome", "simulated")
 
 
-def backups_in(folder: Path, tz: tzinfo) -> list[BackupRef]:
-    """The readable backups of ``folder``; a folder that is not there is a usage error (exit 2), not a bad backup."""
+def backups_in(folder: Path | str, tz: tzinfo) -> list[BackupRef]:
+    """The readable backups of ``folder``; a folder that is not there is a usage error (exit 2), not a bad backup.
+
+    An ``s3://`` or ``sftp://`` URL is listed by ``archive.remote`` (its errors are its own one-liners).
+    """
+    if is_remote(folder):
+        return find_backups(folder, tz)
     if not folder.is_dir():
         what = "no such folder" if not folder.exists() else "not a folder"
         raise HarnessError(what, where=str(folder),
@@ -34,7 +39,7 @@ def backups_in(folder: Path, tz: tzinfo) -> list[BackupRef]:
                            fix="run with a user that can read the backups") from None
 
 
-def listing(folder: Path, history: Path, tz: tzinfo, now: datetime) -> dict[str, Any]:
+def listing(folder: Path | str, history: Path, tz: tzinfo, now: datetime) -> dict[str, Any]:
     """The ``list@1`` document: every backup, newest first, with its last full drill and any partial one since."""
     refs = backups_in(folder, tz)
     records = read_history(history, limit=HISTORY_READ) if history.is_file() else []
@@ -45,7 +50,7 @@ def listing(folder: Path, history: Path, tz: tzinfo, now: datetime) -> dict[str,
         backups.append({
             "name": ref.path.name,
             "backup_id": ref.backup_id,
-            "path": str(ref.path.resolve()),
+            "path": ref.where if ref.remote is not None else str(ref.path.resolve()),
             "kind": ref.kind,
             "taken_at": ref.taken_at.isoformat(),
             "age_hours": round((now - ref.taken_at).total_seconds() / 3600, 2),
@@ -54,7 +59,8 @@ def listing(folder: Path, history: Path, tz: tzinfo, now: datetime) -> dict[str,
             "later_partial_drill": _run(partial),
             "last_drill_text": shown.get(ref.backup_id, "never drilled"),
         })
-    return {"schema": LIST_SCHEMA, "folder": str(folder.resolve()), "history": str(history),
+    shown = shown_source(folder) if is_remote(folder) else str(Path(folder).resolve())
+    return {"schema": LIST_SCHEMA, "folder": shown, "history": str(history),
             "generated_at": now.isoformat(), "backups": backups}
 
 

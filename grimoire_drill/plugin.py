@@ -168,7 +168,8 @@ class DrillRun(HtmlReportHooks):
                                                 say=self.session.say)
         else:
             try:
-                backup_id = (archive.locate(self.config.backups, self.config.backup_timezone).backup_id
+                backup_id = (archive.locate(self.config.backups, self.config.backup_timezone,
+                                            self.expectations.limits).backup_id
                              if self.config.backups else "no-backup")
             except GrimoireDrillError:
                 backup_id = "no-backup"

@@ -78,11 +78,11 @@ def preflight(config: DrillConfig, pytest_argv: Sequence[str], *, keyword: str |
         chosen = f"-k {keyword!r}" if keyword else "the selection"
         raise HarnessError(f"{chosen} selects none of the drill's {of} checks", fix=FIX_KEYWORD)
     try:
-        backup, failure = archive.locate(config.backups, config.backup_timezone), None
+        backup, failure = archive.locate(config.backups, config.backup_timezone, expectations.limits), None
     except DrillFailure as bad:
         return Preflight(expectations, None, bad, selected, of, None)
     if backup.kind == "tar.gz.gpg" and config.read_passphrase() is None:
-        raise HarnessError("the archive is encrypted and no passphrase is set", where=str(backup.path),
+        raise HarnessError("the archive is encrypted and no passphrase is set", where=backup.where,
                            fix="set GRIMOIRE_DRILL_PASSPHRASE or pass --passphrase-file FILE")
     engines = ((choose_mongo(config), choose_postgres(config))
                if selected is None or needs_engines(selected) else None)

@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 
+from .archive import shown_source
 from .config import DrillConfig
 from .errors import GrimoireDrillError, HarnessError
 from .limits import Limits
@@ -42,7 +43,7 @@ CALLER_ENV_DENIED: tuple[str, ...] = (
     "*PASSWORD*", "*PASSPHRASE*", "*_PASSWD",
     "AWS_*", "AZURE_*", "ARM_*", "GOOGLE_*", "GCLOUD_*", "CLOUDSDK_*", "GCP_*", "DIGITALOCEAN_*",
     "OS_AUTH_*", "OS_TOKEN", "OS_APPLICATION_CREDENTIAL_*", "SCW_*", "OVH_*", "HCLOUD_*",
-    "CLOUDFLARE_*", "B2_*", "RCLONE_CONFIG_*", "VAULT_*", "SSH_AUTH_SOCK",
+    "CLOUDFLARE_*", "B2_*", "RCLONE_CONFIG_*", "VAULT_*", "SSH_*", "SSHPASS",
 )
 KILL_GRACE_S = 5.0      # SIGTERM to the group, then SIGKILL after this long
 POLL_S = 0.2
@@ -320,7 +321,7 @@ def run_rounds(config: DrillConfig, *, printer: Callable[..., None], pytest_argv
     extra = {"attribution": attribution} if attribution is not None else {}
     first = DrillRun(config, progress=printer)
     session = first.session
-    printer(f"run {first.run_id}: pre-migration drill of {config.backups}; then: {redact(config.then)}")
+    printer(f"run {first.run_id}: pre-migration drill of {shown_source(config.backups)}; then: {redact(config.then)}")
     for stray in sweep_strays(first.run_id, [config.temp_dir] if config.temp_dir is not None else []):
         printer(f"removed a stray of a killed earlier run: {stray}")
     try:

@@ -42,3 +42,10 @@ def test_an_untracked_copy_is_not_taken_for_the_checkout_around_it(tmp_path):
     subprocess.run(["git", "init", "-q", str(outer)], check=True, capture_output=True)
     shutil.copytree(ROOT / "grimoire_drill", outer / "site" / "grimoire_drill")
     assert _identity(outer / "site", tmp_path)["source"] != "git"
+
+
+def test_an_off_site_url_is_recorded_without_its_user_or_query():
+    from grimoire_drill.attribution import redact_argv
+
+    assert redact_argv(["run", "sftp://backup@vault.example:2222/srv/b/", "s3://bucket/p/?versionId=x"]) == [
+        "run", "sftp://vault.example:2222/srv/b/", "s3://bucket/p/"]

@@ -42,6 +42,9 @@ PLANTED = {
     "MONGODB_URL": f"mongodb://admin:mongo-{MARK}@mongo.example:27017/grimoire",
     "DATABASE_URL": f"postgresql://admin:database-{MARK}@db.example:5432/grimoire",
     "AWS_SECRET_ACCESS_KEY": f"aws-{MARK}",
+    "AWS_SESSION_TOKEN": f"aws-session-{MARK}",           # an off-site source's credentials (s3://) ...
+    "AWS_ENDPOINT_URL": f"https://s3-{MARK}.example",     # ... and where its store is
+    "SSH_AUTH_SOCK": f"/nonexistent/agent-{MARK}",         # sftp://'s agent: no engine or tool may use it
     "GOOGLE_APPLICATION_CREDENTIALS": f"/secrets/gcp-{MARK}.json",
     "SOME_API_TOKEN": f"token-{MARK}",
     "GRIMOIRE_DRILL_PASSPHRASE": PASSPHRASE,
@@ -108,7 +111,8 @@ def _open_for_writing(fifo: Path, reader: threading.Thread):
 
 def test_child_env_is_an_allow_list_plus_the_extras():
     caller = {**PLANTED, "PATH": "/usr/bin:/bin", "LANG": "fr_CA.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "America/Toronto",
-              "TMPDIR": "/var/tmp", "HOME": "/root", "SSH_AUTH_SOCK": "/tmp/agent", "DOCKER_HOST": "tcp://x:2375"}
+              "TMPDIR": "/var/tmp", "HOME": "/root", "SSH_AUTH_SOCK": "/tmp/agent", "DOCKER_HOST": "tcp://x:2375",
+              "SSH_AGENT_PID": "42", "AWS_PROFILE": "offsite", "AWS_ENDPOINT_URL": "https://s3.example"}
     env = child_env({"PGCONNECT_TIMEOUT": "10"}, environ=caller)
     assert env == {"PATH": "/usr/bin:/bin", "LANG": "fr_CA.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "America/Toronto",
                    "TMPDIR": "/var/tmp", "PGCONNECT_TIMEOUT": "10"}

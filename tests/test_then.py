@@ -20,6 +20,9 @@ CALLER = {
     "GRIMOIRE_DRILL_PASSPHRASE": "p", "GRIMOIRE_DRILL_POSTGRES_DSN": "postgresql://prod",
     "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s", "GOOGLE_APPLICATION_CREDENTIALS": "/k.json",
     "AZURE_CLIENT_SECRET": "s", "BORG_PASSPHRASE": "p", "SMTP_PASSWORD": "p", "SSH_AUTH_SOCK": "/agent",
+    # what an off-site source (s3://, sftp://) reads its credentials from: the drill's, never the command's
+    "AWS_PROFILE": "offsite", "AWS_ENDPOINT_URL": "https://s3.example", "AWS_SESSION_TOKEN": "t",
+    "AWS_SHARED_CREDENTIALS_FILE": "/k", "SSH_AGENT_PID": "42", "SSH_ASKPASS": "/usr/bin/askpass",
 }
 KEPT = {"PATH", "HOME", "VIRTUAL_ENV", "LANG"}
 

@@ -20,8 +20,9 @@ One module per concern: :mod:`~grimoire_drill.archive.locate` (which backup),
 :mod:`~grimoire_drill.archive.gpg` (decryption), :mod:`~grimoire_drill.archive.guard` (the rules
 each header and member meets), :mod:`~grimoire_drill.archive.writer` (the file writers),
 :mod:`~grimoire_drill.archive.folder` (the project's one tree walker, a folder's digest),
-:mod:`~grimoire_drill.archive.survey` (a look into an older backup: sizes and a few members, no unpacking) and
-:mod:`~grimoire_drill.archive.extraction` (the pass that wires them). Callers use the names
+:mod:`~grimoire_drill.archive.survey` (a look into an older backup: sizes and a few members, no unpacking),
+:mod:`~grimoire_drill.archive.extraction` (the pass that wires them), and
+:mod:`~grimoire_drill.archive.remote` (``s3://`` and ``sftp://`` sources, listed and streamed). Callers use the names
 below, from here.
 """
 
@@ -29,6 +30,7 @@ from grimoire_drill.archive.extraction import extract, read_backup_info
 from grimoire_drill.archive.folder import Extracted, folder_size, regular_files, tree_digest, walk_tree
 from grimoire_drill.archive.locate import (BackupName, BackupRef, find_backups, locate, named_backups, parse_backup_name,
                                          series_ids)
+from grimoire_drill.archive.remote import is_remote, shown_source
 from grimoire_drill.archive.stream import Progress
 from grimoire_drill.archive.survey import Survey, survey
 from grimoire_drill.limits import Limits
@@ -42,6 +44,7 @@ __all__ = [
     "extract",
     "find_backups",
     "folder_size",
+    "is_remote",
     "locate",
     "named_backups",
     "parse_backup_name",
@@ -50,6 +53,7 @@ __all__ = [
     "Survey",
     "regular_files",
     "series_ids",
+    "shown_source",
     "tree_digest",
     "walk_tree",
 ]

@@ -21,6 +21,7 @@ from grimoire_drill.archive.folder import Extracted, verify_folder
 from grimoire_drill.archive.gpg import GpgDecryption
 from grimoire_drill.archive.guard import HeaderBounds, InflateBudget, MemberGuard, Unpacker
 from grimoire_drill.archive.locate import FIX_PERMISSION, FIX_RECOPY, BackupRef
+from grimoire_drill.archive.remote import FIX_TRANSFER, RemoteReader
 from grimoire_drill.archive.stream import (
     Corrupt,
     HashingReader,
@@ -109,13 +110,33 @@ def extract(
     if ref.kind == "tar.gz.gpg" and passphrase is None:
         raise HarnessError(
             "the archive is encrypted and no passphrase was given",
-            where=str(ref.path),
+            where=ref.where,
             fix="pass --passphrase-file FILE or set GRIMOIRE_DRILL_PASSPHRASE",
         )
     return _extract_archive(ref, Path(dest), passphrase, limits, progress, run_tags or {})
 
 
+
 # --------------------------------------------------------------------------- the pass
+
+
+def open_source(ref: BackupRef, limits: Limits) -> tuple[HashingReader, RemoteReader | None]:
+    """The one reader of the archive's bytes: a local file, or the stored object streamed (``archive.remote``).
+
+    The seam where an archive is opened: everything after it reads a stream, so an off-site object
+    goes through the same pass as a file. The remote reader is returned too, to compare the
+    store's checksum once the stream is read to its end. Closed by ``HashingReader.close``.
+    """
+    if ref.remote is not None:
+        remote = ref.remote.open_reader(limits)  # opens lazily: a failure to connect is a transfer error
+        return HashingReader(remote), remote
+    try:
+        return HashingReader(open(ref.path, "rb")), None
+    except OSError as exc:
+        denied = exc.errno in (errno.EACCES, errno.EPERM)
+        raise DrillFailure(f"cannot open the archive: {exc.strerror}", where=ref.where,
+                           fix=FIX_PERMISSION if denied else FIX_RECOPY) from exc
+
 
 
 DATA_ERRORS = (tarfile.TarError, EOFError, zlib_ng.error, Corrupt)
@@ -133,23 +154,19 @@ def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits:
     if root.exists() or root.is_symlink():
         raise HarnessError(f"the extraction folder already holds {ref.name}", where=str(dest),
                            fix="extract into an empty folder")
-    try:
-        source = HashingReader(ref.path)
-    except OSError as exc:
-        denied = exc.errno in (errno.EACCES, errno.EPERM)
-        raise DrillFailure(f"cannot open the archive: {exc.strerror}", where=str(ref.path),
-                           fix=FIX_PERMISSION if denied else FIX_RECOPY) from exc
+    where = ref.where
+    source, remote = open_source(ref, limits)
     ticker = Ticker(progress, ref.size_bytes)
     gpg: GpgDecryption | None = None
     inflater: Inflater | None = None
     try:
         if ref.kind == "tar.gz.gpg":
             assert passphrase is not None
-            gpg = GpgDecryption(source, passphrase, ref.path, dest, run_tags)
+            gpg = GpgDecryption(source, passphrase, where, dest, run_tags)
             inflater = Inflater(gpg.stdout.read)  # gpg's feeder thread does the hashing
         else:
             inflater = Inflater(source.read)
-        budget = InflateBudget(ref.path, ref.size_bytes, limits)
+        budget = InflateBudget(where, ref.size_bytes, limits)
         feed = TarFeed(inflater, lambda: ticker.tick(source.bytes_read), budget.check,
                         max_read=max(FileWriter.SMALL, limits.max_header_bytes + BLOCK))
         try:
@@ -159,20 +176,28 @@ def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits:
             if gpg is not None:
                 gpg.finish(drain_limit=0)
             source.drain()
+            if remote is not None:
+                remote.verify(source.sha256.hexdigest())  # the store's own checksum, of the same bytes
         except DATA_ERRORS as exc:
             if gpg is not None:
                 inflater.close()  # it reads gpg's output, which finish() drains
                 gpg.finish(drain_limit=limits.max_trailing_bytes)
             raise DrillFailure(f"archive is truncated or corrupt at byte {source.bytes_read} "
-                               f"({describe(exc)})", where=str(ref.path), fix=FIX_RECOPY) from exc
+                               f"({describe(exc)})", where=where, fix=FIX_RECOPY) from exc
         except SourceReadError as exc:
-            raise DrillFailure(str(exc), where=str(ref.path), fix=FIX_RECOPY) from exc
+            raise DrillFailure(str(exc), where=where, fix=FIX_RECOPY) from exc
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise HarnessError(f"disk full while extracting into {dest}", where=str(dest),
                                    fix="free space there or extract into a bigger temporary folder") from exc
             raise HarnessError(f"cannot write the extracted files: {exc}", where=str(dest),
                                fix="extract into a writable temporary folder") from exc
+    except Exception as exc:
+        if source.transfer_error is None:
+            raise
+        # A cut transfer looks like a truncated archive, a gpg error or a bad tar downstream: none is the backup's.
+        raise HarnessError(f"could not read the stored object: {source.transfer_error}", where=where,
+                           fix=FIX_TRANSFER) from exc
     finally:
         if inflater is not None:
             inflater.stop()
@@ -182,7 +207,7 @@ def _extract_archive(ref: BackupRef, dest: Path, passphrase: str | None, limits:
             inflater.close()
         source.close()
     if not root.is_dir():
-        raise DrillFailure(f"the archive holds no {ref.name}/ folder", where=str(ref.path),
+        raise DrillFailure(f"the archive holds no {ref.name}/ folder", where=where,
                            fix=FIX_RECOPY)
     ticker.done(source.bytes_read)
     return Extracted(root=root, sha256=source.sha256.hexdigest(), size_bytes=source.bytes_read,
@@ -194,7 +219,7 @@ def _unpack(feed: TarFeed, ref: BackupRef, dest: Path, limits: Limits) -> tuple[
 
     Returns (members, bytes of regular files, stream offset just past the end-of-archive marker).
     """
-    guard = MemberGuard(ref.path, ref.name, ref.size_bytes, limits, dest)
+    guard = MemberGuard(ref.where, ref.name, ref.size_bytes, limits, dest)
 
     def data_filter(member: tarfile.TarInfo) -> tarfile.TarInfo:
         """tarfile's own rules, the second layer behind the guard's."""
@@ -203,8 +228,8 @@ def _unpack(feed: TarFeed, ref: BackupRef, dest: Path, limits: Limits) -> tuple[
         except tarfile.FilterError as exc:
             raise guard.unsafe(member, str(exc)) from exc
 
-    tar = Unpacker(feed, HeaderBounds(limits, ref.path))
-    files = FileWriter(feed, ref.path, limits, dest, data_filter, guard.unsafe)
+    tar = Unpacker(feed, HeaderBounds(limits, ref.where))
+    files = FileWriter(feed, ref.where, limits, dest, data_filter, guard.unsafe)
     try:
         for member in tar:
             checked = guard.admit(member)
@@ -219,7 +244,7 @@ def _unpack(feed: TarFeed, ref: BackupRef, dest: Path, limits: Limits) -> tuple[
             try:
                 tar.extract(filtered, str(dest), filter="fully_trusted")  # data_filter already ran just above
             except OSError as exc:
-                failure = write_failure(member, exc, ref.path, limits)
+                failure = write_failure(member, exc, ref.where, limits)
                 if failure is None:
                     raise
                 raise failure from exc

@@ -20,7 +20,7 @@ from grimoire_drill.archive.locate import FIX_RECOPY
 from grimoire_drill.archive.stream import CHUNK, HashingReader, describe
 from grimoire_drill.archive.writer import write_all
 from grimoire_drill.child_env import child_env
-from grimoire_drill.errors import DrillFailure, HarnessError
+from grimoire_drill.errors import DrillFailure, GrimoireDrillError, HarnessError
 
 GPG_EXIT_TIMEOUT_SECONDS = 60
 FIX_PASSPHRASE = (
@@ -37,7 +37,7 @@ class GpgDecryption:
     gpg runs with a throwaway home and ``--no-autostart`` so no agent is left behind.
     """
 
-    def __init__(self, source: HashingReader, passphrase: str, archive: Path, scratch: Path,
+    def __init__(self, source: HashingReader, passphrase: str, archive: Path | str, scratch: Path,
                  run_tags: dict[str, str]):
         gpg = shutil.which("gpg")
         if gpg is None:
@@ -109,6 +109,8 @@ class GpgDecryption:
             self._proc.kill()
             returncode = self._proc.wait()
         self._feeder.join()
+        if isinstance(self._feed_error, GrimoireDrillError):  # the reader's own verdict (a store's checksum)
+            raise self._feed_error
         if self._feed_error is not None:
             raise DrillFailure(describe(self._feed_error), where=str(self._archive), fix=FIX_RECOPY)
         if returncode != 0:

@@ -46,7 +46,7 @@ def quoted(text: str, limits: Limits) -> str:
 class HeaderBounds:
     """What :class:`BoundedTarInfo` needs from the pass: the limits, where to blame, the chain depth."""
 
-    def __init__(self, limits: Limits, archive: Path):
+    def __init__(self, limits: Limits, archive: Path | str):
         self.limits = limits
         self.archive = archive
         self.depth = 0  # extended headers read so far before the member they describe
@@ -196,7 +196,7 @@ class MemberGuard:
     ``a/b/`` is ``a/b``); names the filesystem can hold; declared sizes within the limits.
     """
 
-    def __init__(self, archive: Path, top: str, archive_bytes: int, limits: Limits, dest: Path):
+    def __init__(self, archive: Path | str, top: str, archive_bytes: int, limits: Limits, dest: Path):
         self._archive = archive
         self._limits = limits
         self._top = top
@@ -383,7 +383,7 @@ class InflateBudget:
     header blocks or after the end-of-archive marker, which tar never extracts but we still inflate.
     """
 
-    def __init__(self, archive: Path, archive_bytes: int, limits: Limits):
+    def __init__(self, archive: Path | str, archive_bytes: int, limits: Limits):
         self._archive = archive
         self._archive_bytes = max(archive_bytes, 1)
         self._limits = limits

@@ -14,12 +14,17 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from grimoire_drill.archive.folder import folder_size
 from grimoire_drill.errors import DrillFailure, HarnessError
+from grimoire_drill.limits import Limits
+
+if TYPE_CHECKING:
+    from grimoire_drill.archive.remote import RemoteObject
 
 NAME_PATTERN = re.compile(r"backup_(\d{8}_\d{6})")
 ARCHIVE_KINDS = ((".tar.gz.gpg", "tar.gz.gpg"), (".tar.gz", "tar.gz"))
@@ -34,7 +39,11 @@ FIX_NEWEST = ("repair or remove it (the backup job's last run left it), then dri
 
 @dataclass(frozen=True)
 class BackupRef:
-    """One backup as found on disk; ``taken_at`` comes from the name because copies reset mtimes."""
+    """One backup as found on disk; ``taken_at`` comes from the name because copies reset mtimes.
+
+    ``remote`` is set for an off-site object (``s3://``, ``sftp://``): ``path`` is then its key on
+    the store, and ``where`` the URL messages and reports show (never its userinfo).
+    """
 
     path: Path
     name: str
@@ -42,6 +51,11 @@ class BackupRef:
     taken_at: datetime
     kind: str
     size_bytes: int
+    remote: RemoteObject | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def where(self) -> str:
+        return self.remote.url.shown if self.remote is not None else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -82,12 +96,17 @@ def parse_backup_name(name: str, tz: tzinfo = UTC) -> tuple[str, datetime] | Non
     return backup_id, taken_at
 
 
-def find_backups(folder: Path, tz: tzinfo = UTC) -> list[BackupRef]:
+def find_backups(folder: Path | str, tz: tzinfo = UTC, limits: Limits = Limits()) -> list[BackupRef]:
     """Every readable backup in ``folder``, newest first by the timestamp in its name (mtimes ignored).
 
     Entries named like backups that cannot be read are left out here (``list`` shows what can be
-    drilled); :func:`locate` is the one that refuses them when they are the newest.
+    drilled); :func:`locate` is the one that refuses them when they are the newest. An ``s3://``
+    or ``sftp://`` URL is listed by :mod:`~grimoire_drill.archive.remote` under the same rules.
     """
+    if _is_url(folder):
+        from grimoire_drill.archive.remote import find_remote_backups
+
+        return find_remote_backups(str(folder), tz, limits)
     refs = []
     for candidate in sorted(_candidates(Path(folder), tz), key=BackupName.order):
         try:
@@ -105,6 +124,10 @@ def named_backups(folder: Path, max_names: int, limit_name: str, tz: tzinfo = UT
     an audit. One id in several forms gives the form :func:`locate` would take. More than
     ``max_names`` ids is refused (``limit_name`` says which limit), before anything is sorted.
     """
+    if _is_url(folder):
+        raise HarnessError("--generations drills a local folder of backups; an s3:// or sftp:// source "
+                           "is drilled one backup at a time", where=str(folder),
+                           fix="drop --generations (the newest is drilled), or name each object's URL in turn")
     preferred: dict[str, BackupName] = {}
     try:
         for candidate in _candidates(Path(folder), tz):
@@ -120,8 +143,16 @@ def named_backups(folder: Path, max_names: int, limit_name: str, tz: tzinfo = UT
     return sorted(preferred.values(), key=BackupName.order)
 
 
-def locate(target: Path, tz: tzinfo = UTC) -> BackupRef:
-    """Resolve what the user pointed at: a folder of backups (newest wins), an archive, a backup_* folder."""
+def locate(target: Path | str, tz: tzinfo = UTC, limits: Limits = Limits()) -> BackupRef:
+    """Resolve what the user pointed at: a folder of backups (newest wins), an archive, a backup_* folder.
+
+    An ``s3://`` or ``sftp://`` URL (a folder or one object) is resolved by
+    :func:`~grimoire_drill.archive.remote.locate_remote`, under the same name rules and ``limits``.
+    """
+    if _is_url(target):
+        from grimoire_drill.archive.remote import locate_remote
+
+        return locate_remote(str(target), tz, limits)
     target = Path(target)
     if not os.path.lexists(target):
         raise DrillFailure(
@@ -154,13 +185,18 @@ def locate(target: Path, tz: tzinfo = UTC) -> BackupRef:
     return _checked(candidates[0], newest=True)
 
 
-def series_ids(target: Path, max_backups: int, limit_name: str, tz: tzinfo = UTC) -> tuple[str, ...] | None:
+def series_ids(target: Path | str, max_backups: int, limit_name: str, tz: tzinfo = UTC,
+               limits: Limits = Limits()) -> tuple[str, ...] | None:
     """The backup ids named in the BACKUPS folder, oldest first; None when BACKUPS is one backup.
 
     Names only: the older archives are never opened or stat'ed, so a series is judged without
     reading gigabytes (the newest is :func:`locate`'s to judge). Hostile names are ignored as in
     :func:`locate`; more than ``max_backups`` backup names is refused (``limit_name`` says which limit).
     """
+    if _is_url(target):
+        from grimoire_drill.archive.remote import remote_series_ids
+
+        return remote_series_ids(str(target), max_backups, limit_name, tz, limits)
     target = Path(target)
     if not target.is_dir() or _candidate(target, tz) is not None:
         return None
@@ -179,6 +215,23 @@ def series_ids(target: Path, max_backups: int, limit_name: str, tz: tzinfo = UTC
 
 
 # --------------------------------------------------------------------------- candidates
+
+
+def _is_url(target: object) -> bool:
+    """An off-site source (``s3://``, ``sftp://``): the one test of it, kept in remote.py."""
+    from grimoire_drill.archive.remote import is_remote
+
+    return is_remote(target)
+
+
+def candidate_from_name(name: str, tz: tzinfo = UTC) -> BackupName | None:
+    """What a listed name says the entry is, by the same rules as a folder's entries (None: not a backup).
+
+    For listings that are not a local folder (a bucket, an SFTP folder): the path is the name alone.
+    """
+    if not name or "/" in name or name in (".", ".."):
+        return None
+    return _candidate(PurePosixPath(name), tz)  # type: ignore[arg-type]
 
 
 def _candidate(path: Path, tz: tzinfo) -> BackupName | None:

@@ -14,7 +14,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from typing import Protocol
 
 from zlib_ng import zlib_ng
 
@@ -52,17 +52,39 @@ def describe(exc: BaseException) -> str:
     return text if text else type(exc).__name__
 
 
+class TransferError(Exception):
+    """An off-site object could not be read to its end over the network: we could not test it (exit 2)."""
+
+
+TRANSFER_ERRORS = (TransferError,)
+
+
 class SourceReadError(Exception):
     """The archive file itself could not be read (I/O error), kept apart from write errors."""
 
 
-class HashingReader:
-    """The one reader of the archive file: every byte is hashed and counted as it passes."""
+class ReadableStream(Protocol):
+    """What the pass reads: a local file, or a remote object's reader (``archive.remote``)."""
 
-    def __init__(self, path: Path):
-        self._file = open(path, "rb")  # closed by close(), once the pass is over
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class HashingReader:
+    """The one reader of the archive: every byte is hashed and counted as it passes.
+
+    It takes an open stream rather than a path, so an off-site object is read by the same pass
+    as a local file. A :class:`TransferError` from it (the network, not the backup) is kept in
+    ``transfer_error``: whatever the stages downstream make of a cut stream, the verdict is "could
+    not test", never "backup bad".
+    """
+
+    def __init__(self, stream: ReadableStream):
+        self._file = stream  # closed by close(), once the pass is over
         self.sha256 = hashlib.sha256()
         self.bytes_read = 0
+        self.transfer_error: Exception | None = None
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -72,6 +94,9 @@ class HashingReader:
         except OSError as exc:
             raise SourceReadError(f"could not read the archive at byte {self.bytes_read}: "
                                    f"{exc.strerror}") from exc
+        except TRANSFER_ERRORS as exc:
+            self.transfer_error = exc
+            raise
         self.sha256.update(data)
         self.bytes_read += len(data)
         return data

@@ -22,8 +22,9 @@ from zlib_ng import zlib_ng
 from grimoire_drill.archive.folder import walk_tree
 from grimoire_drill.archive.gpg import GpgDecryption
 from grimoire_drill.archive.guard import HeaderBounds, InflateBudget, MemberGuard, Unpacker
-from grimoire_drill.archive.locate import FIX_PERMISSION, FIX_RECOPY, BackupRef
-from grimoire_drill.archive.stream import Corrupt, HashingReader, Inflater, SourceReadError, TarFeed, describe
+from grimoire_drill.archive.locate import FIX_RECOPY, BackupRef
+from grimoire_drill.archive.extraction import open_source
+from grimoire_drill.archive.stream import Corrupt, Inflater, SourceReadError, TarFeed, describe
 from grimoire_drill.archive.writer import FileWriter
 from grimoire_drill.errors import DrillFailure, HarnessError
 from grimoire_drill.limits import Limits
@@ -104,12 +105,7 @@ def _survey_folder(ref: BackupRef, tally: _Tally, copy: CopyChooser) -> Survey:
 def _survey_archive(ref: BackupRef, scratch: Path, tally: _Tally, copy: CopyChooser, passphrase: str | None,
                     run_tags: dict[str, str]) -> Survey:
     limits = tally.limits
-    try:
-        source = HashingReader(ref.path)
-    except OSError as exc:
-        denied = exc.errno in (errno.EACCES, errno.EPERM)
-        raise DrillFailure(f"cannot open the archive: {exc.strerror}", where=str(ref.path),
-                           fix=FIX_PERMISSION if denied else FIX_RECOPY) from exc
+    source, _remote = open_source(ref, limits)
     gpg: GpgDecryption | None = None
     inflater: Inflater | None = None
     try:

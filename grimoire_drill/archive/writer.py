@@ -41,7 +41,7 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def write_failure(member: tarfile.TarInfo, exc: OSError, archive: Path, limits: Limits) -> DrillFailure | None:
+def write_failure(member: tarfile.TarInfo, exc: OSError, archive: Path | str, limits: Limits) -> DrillFailure | None:
     """A failed write as the archive's fault (a failed drill), or None: the machine's, raised as it is."""
     if exc.errno in HOST_ERRNOS:
         return None
@@ -75,7 +75,7 @@ class FileWriter:
     FILE_COST = 64 * 1024  # each file in hand counts this much too, so empty files are bounded as well
     SMALL = 1 * MIB        # files up to this size are copied out of the stream in one piece
 
-    def __init__(self, feed: Feed, archive: Path, limits: Limits, dest: Path,
+    def __init__(self, feed: Feed, archive: Path | str, limits: Limits, dest: Path,
                  data_filter: Callable[[tarfile.TarInfo], tarfile.TarInfo],
                  unsafe: Callable[[tarfile.TarInfo, str], DrillFailure]):
         self._feed = feed

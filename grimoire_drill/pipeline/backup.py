@@ -93,8 +93,8 @@ class BackupStages:
         def locate() -> archive.BackupRef:
             if self.config.backups is None:
                 raise HarnessError("no BACKUPS given", fix="grimoire-drill run /path/to/backups (or --drill-backups)")
-            ref = archive.locate(self.config.backups, self.config.backup_timezone)
-            self.say(f"backup: {ref.name} ({ref.size_bytes:,} bytes) from {ref.path}")
+            ref = archive.locate(self.config.backups, self.config.backup_timezone, self.expectations.limits)
+            self.say(f"backup: {ref.name} ({ref.size_bytes:,} bytes) from {ref.where}")
             return ref
         return self.stages.run("locate", locate, "locate")
 
@@ -105,7 +105,7 @@ class BackupStages:
                 raise HarnessError("no BACKUPS given", fix="grimoire-drill run /path/to/backups (or --drill-backups)")
             limits = self.expectations.limits
             return archive.series_ids(self.config.backups, limits.max_series_backups,
-                                      limits.name("max_series_backups"), self.config.backup_timezone)
+                                      limits.name("max_series_backups"), self.config.backup_timezone, limits)
         return self.stages.run("series", list_names)
 
     def extracted(self) -> archive.Extracted:
@@ -133,7 +133,7 @@ class BackupStages:
         def scan() -> dict[str, dict[str, CollectionDump]]:
             root = self.extracted().root / "mongodb"
             if not root.is_dir():
-                raise DrillFailure("no mongodb/ folder in the backup", where=str(self.located().path),
+                raise DrillFailure("no mongodb/ folder in the backup", where=self.located().where,
                                    fix="check the backup job's mongodump step")
             return scan_mongodump(root, self.expectations.limits)
         return self.stages.run("mongo_layout", scan)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ..archive import shown_source
 from ..errors import GrimoireDrillError
 from ..run_facts import Problem, RunFacts
 from .prepare import DatabaseState
@@ -27,10 +28,10 @@ def archive_section(session: DrillSession) -> dict[str, Any]:
     try:
         ref = session.located()
     except GrimoireDrillError:
-        return {"path": str(session.config.backups), "name": None, "backup_id": None, "created_at": None,
+        return {"path": shown_source(session.config.backups), "name": None, "backup_id": None, "created_at": None,
                 "age_hours": None, "size_bytes": None, "sha256": None}
     section: dict[str, Any] = {
-        "path": str(ref.path), "name": ref.name, "backup_id": ref.backup_id, "kind": ref.kind,
+        "path": ref.where, "name": ref.name, "backup_id": ref.backup_id, "kind": ref.kind,
         "created_at": _iso(ref.taken_at), "age_hours": round((session.now - ref.taken_at).total_seconds() / 3600, 3),
         "size_bytes": ref.size_bytes, "sha256": None,
     }

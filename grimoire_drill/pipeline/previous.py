@@ -71,6 +71,9 @@ class PreviousFinder:
         if record is not None:
             return PreviousGeneration(from_history(record), f"the last full drill of {record.get('archive')} "
                                       f"in {self.history_path}")
+        if current.remote is not None:
+            return PreviousGeneration(None, "no previous generation to compare with (no older backup drilled in "
+                                      "history.jsonl; an off-site source's older archives are not transferred again)")
         older = self._older_archive(current)
         if older is None:
             return PreviousGeneration(None, "no previous generation to compare with (no older backup drilled "
@@ -104,7 +107,11 @@ class PreviousFinder:
 
     # -- the older archive ---------------------------------------------------------------------------
     def _older_archive(self, current: archive.BackupRef) -> archive.BackupRef | None:
-        """The newest readable backup in the folder older than ``current`` (by the time in its name)."""
+        """The newest readable backup in the folder older than ``current`` (by the time in its name).
+
+        Never for an off-site source (``s3://``, ``sftp://``, see ``_find``): reading the previous
+        generation would be a second full transfer, so drift then comes from the history file alone.
+        """
         given = Path(self.config.backups) if self.config.backups is not None else current.path.parent
         folder = given if given.is_dir() and given != current.path else current.path.parent
         try:
