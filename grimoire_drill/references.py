@@ -66,6 +66,44 @@ def count_dangling(database: Any, reference: ExpectedReference, limits: Limits) 
                           not_strings=walk.not_strings, examples=tuple(walk.examples), queries=3)
 
 
+def count_dangling_in_process(documents, reference: ExpectedReference, limits: Limits) -> ReferenceCount:
+    """The same count over the in-process store (``documents(collection)`` yields its decoded documents).
+
+    The simulated engine holds every document in this process already, so both sides are sorted
+    here: the memory is of the order of the store itself, and mongomock's copying ``find`` and
+    ``aggregate`` (seconds per 10,000 ingredients) are not paid.
+    """
+    pairs: list[tuple[str, str]] = []
+    others: list[tuple[str, Any]] = []
+    documents_with_field = 0
+    for doc in documents(reference.source_collection):
+        if not _has_path(doc, reference.source_field):
+            continue
+        documents_with_field += 1
+        value = _field(doc, reference.source_field)
+        name = _document_name(doc, limits)
+        for item in (value if isinstance(value, list) else () if value is None else (value,)):
+            (pairs if isinstance(item, str) else others).append((item, name) if isinstance(item, str) else (name, item))
+    targets = sorted(value for doc in documents(reference.target_collection)
+                     if isinstance(value := _field(doc, reference.target_field), str))
+    walk = _Walk(iter(targets), limits)
+    for name, item in others:
+        walk.add(name, item)
+    for item, name in sorted(pairs):
+        walk.add(name, item)
+    return ReferenceCount(documents=documents_with_field, references=walk.references, dangling=walk.dangling,
+                          not_strings=walk.not_strings, examples=tuple(walk.examples), queries=0)
+
+
+def _has_path(doc: dict, path: str) -> bool:
+    value: Any = doc
+    for step in path.split("."):
+        if not isinstance(value, dict) or step not in value:
+            return False
+        value = value[step]
+    return True
+
+
 def _target_strings(cursor, reference: ExpectedReference) -> Iterator[str]:
     """The target field's string values, ascending (checked: a walk on a misordered cursor would lie)."""
     last: str | None = None

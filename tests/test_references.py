@@ -133,3 +133,24 @@ def test_targets_of_other_types_name_nothing_and_strings_still_match(database):
                                      {"off_id": "en:c", "parents": ["en:a", "en:c", 5]}])
     counted = count_dangling(database, PARENTS, Limits())
     assert (counted.references, counted.dangling, counted.not_strings) == (3, 2, 1)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: _sample_categories(),
+    lambda: [{"off_id": "en:root", "parents": []},
+             {"off_id": "en:a", "parents": [{"$where": "x"}, ["en:root"], 7, None, "en:gone", "en:root"]},
+             {"off_id": "en:d", "parents": "en:root"}, {"off_id": "en:e", "parents": None},
+             {"_id": "no-off-id", "parents": ["en:gone", "en:a"]}, {"off_id": ["en:x"], "parents": []}],
+])
+def test_the_in_process_walk_counts_what_the_server_walk_counts(build):
+    """The simulated store is walked in process (no copying find); both walks must give the same count."""
+    from grimoire_drill.references import count_dangling_in_process
+
+    database = mongomock.MongoClient()["legrimoire"]
+    docs = build()
+    database.categories.insert_many([dict(doc) for doc in docs])
+    served = count_dangling(database, PARENTS, Limits())
+    in_process = count_dangling_in_process(lambda name: iter(database[name].find()), PARENTS, Limits())
+    assert (in_process.documents, in_process.references, in_process.dangling, in_process.not_strings) == (
+        served.documents, served.references, served.dangling, served.not_strings)
+    assert sorted(in_process.examples) == sorted(served.examples)

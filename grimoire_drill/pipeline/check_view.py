@@ -73,6 +73,10 @@ class CheckView:
         """The restored database (a scratch name on external servers) as a pymongo Database."""
         return self._session.mongo_database(name)
 
+    def in_process_documents(self, name: str):
+        """On the simulated engine, ``collection -> its decoded documents`` read from the store; else None."""
+        return self._session.in_process_documents(name)
+
     def postgres_connect(self) -> psycopg.Connection:
         return self._session.postgres_connect()
 

@@ -185,6 +185,9 @@ class DrillSession:
     def mongo_database(self, name: str):
         return self.engines.mongo_database(name)
 
+    def in_process_documents(self, name: str):
+        return self.engines.in_process_documents(name)
+
     def postgres_connect(self) -> psycopg.Connection:
         return self.engines.postgres_connect()
 
