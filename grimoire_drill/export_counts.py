@@ -18,8 +18,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TypeVar
 
 from .child_env import child_env
 from .engines.base import run_env
@@ -28,6 +30,8 @@ from .export_content import ExportComparison, as_result, count_and_compare, from
 from .json_export import count_export
 from .limits import Limits
 from .text import quote
+
+T = TypeVar("T")
 
 SMALL_BYTES = 16 * 1024 * 1024
 LIMIT_FLAG = "--max-export-element-chars"
@@ -116,21 +120,18 @@ class ExportCounts:
 
 def count_in_place(path: Path, limits: Limits) -> int:
     """``count_export``, with any exception the content causes made a DrillFailure naming the file."""
-    try:
-        return count_export(path, limits)
-    except DrillFailure:
-        raise
-    except Exception as exc:  # noqa: BLE001 — the export is backup content: its oddities fail the file
-        lines = str(exc).strip().splitlines()
-        detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-        raise DrillFailure(f"unreadable export: {quote(detail, limits.max_quoted_chars)}", where=str(path),
-                           fix=FIX_EXPORT) from exc
+    return _failing_the_file(path, limits, lambda: count_export(path, limits))
 
 
 def compare_in_place(path: Path, dump: Path, collection: str, limits: Limits) -> tuple[int, ExportComparison]:
     """``count_and_compare``, with any exception the content causes made a DrillFailure naming the file."""
+    return _failing_the_file(path, limits, lambda: count_and_compare(path, dump, collection, limits))
+
+
+def _failing_the_file(path: Path, limits: Limits, read: Callable[[], T]) -> T:
+    """``read()``; the export is backup content, so whatever it raises fails that file in one line."""
     try:
-        return count_and_compare(path, dump, collection, limits)
+        return read()
     except DrillFailure:
         raise
     except Exception as exc:  # noqa: BLE001 — the export is backup content: its oddities fail the file
