@@ -48,24 +48,8 @@ MAX_TOC_LINES = 100_000
 
 def bounded_lines(stream: IO[bytes], head_bytes: int) -> Iterator[tuple[bytes, bytes]]:
     """``(head, tail)`` of each line without its newline: the first ``head_bytes`` and the last TAIL_BYTES."""
-    while True:
-        piece = stream.readline(head_bytes)
-        if not piece:
-            return
-        if piece.endswith(b"\n"):
-            line = piece[:-1]
-            yield line, line[-TAIL_BYTES:]
-            continue
-        head, tail = piece, piece[-TAIL_BYTES:]
-        while True:  # the rest of a long line: only its end is kept
-            more = stream.readline(READ_CHUNK)
-            if not more:
-                yield head, tail
-                return
-            if more.endswith(b"\n"):
-                yield head, (tail + more[:-1])[-TAIL_BYTES:]
-                break
-            tail = (tail + more)[-TAIL_BYTES:]
+    for head, tail, _whole in _lines(stream, head_bytes, hash_long=False):
+        yield head, tail
 
 
 def count_copy_rows(lines: Iterable[tuple[bytes, bytes]]) -> dict[str, int | None]:
@@ -198,6 +182,11 @@ def hashed_lines(stream: IO[bytes], head_bytes: int) -> Iterator[Line]:
     A short line is its head (the caller hashes it only if it is a row); a long one comes with
     the sha256 of all of it, never held in memory.
     """
+    return _lines(stream, head_bytes, hash_long=True)
+
+
+def _lines(stream: IO[bytes], head_bytes: int, *, hash_long: bool) -> Iterator[Line]:
+    """The one bounded line reader: a long line keeps its head and tail (and, if asked, its whole sha256)."""
     while True:
         piece = stream.readline(head_bytes)
         if not piece:
@@ -206,18 +195,20 @@ def hashed_lines(stream: IO[bytes], head_bytes: int) -> Iterator[Line]:
             line = piece[:-1]
             yield line, line[-TAIL_BYTES:], None
             continue
-        head, tail, whole = piece, piece[-TAIL_BYTES:], hashlib.sha256(piece)
-        while True:
+        head, tail = piece, piece[-TAIL_BYTES:]
+        whole = hashlib.sha256(piece) if hash_long else None
+        while True:  # the rest of a long line: only its end is kept
             more = stream.readline(READ_CHUNK)
             if not more:
-                yield head, tail, whole.digest()
+                yield head, tail, whole.digest() if whole is not None else None
                 return
+            rest = more[:-1] if more.endswith(b"\n") else more
+            if whole is not None:
+                whole.update(rest)
+            tail = (tail + rest)[-TAIL_BYTES:]
             if more.endswith(b"\n"):
-                whole.update(more[:-1])
-                yield head, (tail + more[:-1])[-TAIL_BYTES:], whole.digest()
+                yield head, tail, whole.digest() if whole is not None else None
                 break
-            whole.update(more)
-            tail = (tail + more)[-TAIL_BYTES:]
 
 
 def copy_columns(head: bytes, after: int) -> tuple[str, ...] | None:
